@@ -1,0 +1,53 @@
+"""nstlib: neural style transfer for teaching (Gatys, Ecker & Bethge 2015, 2016).
+
+The pipeline, one module a stage::
+
+    image.py     load_image / save_image: every image is a float32 (1, 3, H, W) tensor in [0, 1]
+    vgg.py       VGG19Features: named layers (conv4_2, relu1_1, ...), normalisation inside
+    losses.py    gram_matrix, content_loss, style_layer_loss, tv_loss
+    optim.py     synthesize: the one pixel-optimisation loop, per-term history, callbacks
+    transfer.py  transfer, reconstruct_content, reconstruct_style, synthesize_texture
+    receptive.py receptive-field table and effective receptive fields
+    plot.py      image grids and per-layer loss curves
+"""
+
+from .config import default_device, quick_mode
+from .image import ImageError, check_image, load_image, save_image
+from .data import list_images
+from .losses import content_loss, gram_matrix, style_layer_loss, tv_loss
+from .optim import SynthesisResult, content_targets, style_targets, synthesize
+from .plot import plot_losses, show_images
+from .receptive import effective_receptive_field, receptive_field_table
+from .transfer import get_encoder, reconstruct_content, reconstruct_style, synthesize_texture, transfer
+from .vgg import LAYER_NAMES, VGG19Features
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LAYER_NAMES",
+    "ImageError",
+    "SynthesisResult",
+    "VGG19Features",
+    "check_image",
+    "content_loss",
+    "content_targets",
+    "default_device",
+    "effective_receptive_field",
+    "get_encoder",
+    "gram_matrix",
+    "list_images",
+    "load_image",
+    "plot_losses",
+    "quick_mode",
+    "receptive_field_table",
+    "reconstruct_content",
+    "reconstruct_style",
+    "save_image",
+    "show_images",
+    "style_layer_loss",
+    "style_targets",
+    "synthesize",
+    "synthesize_texture",
+    "transfer",
+    "tv_loss",
+]

@@ -1,0 +1,7 @@
+"""``python -m nstlib``: see :mod:`nstlib.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

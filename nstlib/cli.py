@@ -1,0 +1,104 @@
+"""Command line: ``python -m nstlib demo`` and ``python -m nstlib transfer CONTENT STYLE -o OUT.png``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+DEMO_CONTENT = "chelsea"
+DEMO_STYLE = "brush_strokes"
+
+
+def _layers(text: str) -> dict[str, float]:
+    """'conv1_1,conv2_1' (equal weights summing to 1) or 'conv1_1:0.5,conv2_1:0.5'."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("give at least one layer name, e.g. conv4_2")
+    out: dict[str, float] = {}
+    for item in items:
+        name, _, weight = item.partition(":")
+        try:
+            out[name] = float(weight) if weight else 1.0 / len(items)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad layer weight in {item!r}: expected NAME:NUMBER") from None
+    return out
+
+
+def _add_common(p: argparse.ArgumentParser, size: int, steps: int) -> None:
+    p.add_argument("-o", "--output", type=Path, help="PNG/JPEG file to write")
+    p.add_argument("--size", type=int, default=size, help=f"longer side of the output in pixels (default {size})")
+    p.add_argument("--steps", type=int, default=steps, help=f"number of loss evaluations (default {steps})")
+    p.add_argument("--weights", default="auto",
+                   help="VGG-19 weights: auto (default; $NSTLIB_WEIGHTS, else imagenet if available, else "
+                        "random), imagenet, random, or a path to a torchvision vgg19 state dict")
+    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="optimiser (default lbfgs)")
+    p.add_argument("--init", choices=["content", "noise"], default="content",
+                   help="start from the content image or from white noise (default content)")
+    p.add_argument("--pooling", choices=["max", "avg"], default="max", help="VGG pooling (default max)")
+    p.add_argument("--content-layers", type=_layers, default=None, metavar="LAYERS",
+                   help="content layers, e.g. conv4_2 or conv3_2:0.5,conv4_2:0.5 (default conv4_2)")
+    p.add_argument("--style-layers", type=_layers, default=None, metavar="LAYERS",
+                   help="style layers with optional weights (default conv1_1,...,conv5_1 at 1/5 each)")
+    p.add_argument("--content-weight", type=float, default=1.0, help="alpha (default 1)")
+    p.add_argument("--style-weight", type=float, default=1e3, help="beta (default 1e3, so alpha/beta = 1e-3)")
+    p.add_argument("--tv-weight", type=float, default=0.0, help="total-variation weight (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (noise init)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .config import pick
+
+    parser = argparse.ArgumentParser(
+        prog="python -m nstlib",
+        description="Neural style transfer (Gatys, Ecker & Bethge 2016) from the command line.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="stylise a built-in photo with a built-in style (works offline)",
+                          description=f"Stylise the built-in photo '{DEMO_CONTENT}' with the procedural "
+                                      f"style '{DEMO_STYLE}' and write a PNG.")
+    _add_common(demo, size=pick(256, 96), steps=pick(200, 20))
+    demo.set_defaults(output=Path("nstlib-demo.png"))
+    tr = sub.add_parser("transfer", help="stylise CONTENT with STYLE",
+                        description="Stylise CONTENT with STYLE. Each may be an image file or a built-in "
+                                    "image name (see 'python -m nstlib images').")
+    tr.add_argument("content", help="content image: a file or a built-in name")
+    tr.add_argument("style", help="style image: a file or a built-in name")
+    _add_common(tr, size=256, steps=300)
+    sub.add_parser("images", help="list the built-in images (name, kind, source, licence, offline)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import nstlib
+
+    if args.command == "images":
+        for info in nstlib.list_images():
+            print(f"{info.name:18} {info.kind:11} {'offline' if info.available_offline else 'download':9} "
+                  f"{info.licence}: {info.source}")
+        return 0
+    content, style = (DEMO_CONTENT, DEMO_STYLE) if args.command == "demo" else (args.content, args.style)
+    if args.output is None:
+        print("error: give an output file with -o OUT.png", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    try:
+        result = nstlib.transfer(
+            content, style, size=args.size, steps=args.steps, weights=args.weights, optimizer=args.optimizer,
+            init=args.init, pooling=args.pooling, content_layers=args.content_layers,
+            style_layers=args.style_layers, content_weight=args.content_weight,
+            style_weight=args.style_weight, tv_weight=args.tv_weight, seed=args.seed,
+            progress=not args.no_progress,
+        )
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    path = nstlib.save_image(result.image, args.output)
+    print(f"{result.message} ({result.info['weights']} weights, {result.info['precision']})")
+    print(f"wrote {Path(path).resolve()} in {time.perf_counter() - start:.1f} s")
+    return 0

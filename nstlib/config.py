@@ -1,0 +1,52 @@
+"""Run-time settings read from the environment, and device selection.
+
+Environment variables (all optional):
+
+- ``NSTLIB_WEIGHTS``: default VGG-19 weights: ``imagenet``, ``random`` or a path to a state dict.
+- ``NSTLIB_QUICK``: ``1`` makes notebooks and demos use small images and few steps (CI, smoke tests).
+- ``NSTLIB_CACHE``: where downloaded paintings are kept (default ``~/.cache/nstlib``).
+- ``NSTLIB_DEVICE``: force a device (``cpu``, ``cuda``, ``mps``); default: the best available.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+__all__ = ["quick_mode", "pick", "cache_dir", "default_device"]
+
+
+def quick_mode() -> bool:
+    """True when ``NSTLIB_QUICK`` is set to a true value (1, true, yes)."""
+    return os.environ.get("NSTLIB_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def pick(default, quick):
+    """Return ``quick`` in quick mode, else ``default``: one switch for every size and step count.
+
+    >>> import os; os.environ.pop("NSTLIB_QUICK", None) and None
+    >>> pick(512, 64)
+    512
+    """
+    return quick if quick_mode() else default
+
+
+def cache_dir() -> Path:
+    """The download cache: ``$NSTLIB_CACHE`` or ``~/.cache/nstlib`` (created on demand by callers)."""
+    env = os.environ.get("NSTLIB_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "nstlib"
+
+
+def default_device(device: str | torch.device | None = None) -> torch.device:
+    """cuda, else mps, else cpu; ``device`` or ``$NSTLIB_DEVICE`` override the choice."""
+    device = device or os.environ.get("NSTLIB_DEVICE") or None
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

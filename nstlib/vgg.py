@@ -1,0 +1,406 @@
+"""VGG-19 as a feature extractor with Gatys' layer names (the encoder stage of the pipeline).
+
+Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", 2014.
+Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural Networks", CVPR 2016.
+
+Every layer of ``torchvision.models.vgg19().features`` gets the name the papers use::
+
+    conv1_1 relu1_1 conv1_2 relu1_2 pool1 conv2_1 ... conv5_4 relu5_4 pool5
+
+``convX_Y`` is the convolution's output *before* its ReLU, ``reluX_Y`` the same map after it.
+ImageNet mean/std normalisation is the first step inside :class:`VGG19Features`, so callers pass
+plain ``[0, 1]`` RGB images. One forward pass returns every requested layer and stops after the
+deepest one.
+
+Weights (argument ``weights`` or the ``NSTLIB_WEIGHTS`` environment variable):
+
+- ``"imagenet"``: torchvision's ``VGG19_Weights.IMAGENET1K_V1``, downloaded once into torch's cache.
+- a path to a torchvision-format VGG-19 state dict, loaded with ``torch.load(weights_only=True)``.
+- ``"random"``: seeded random filters, rescaled as Gatys et al. did for their network so that every
+  filter's mean (post-ReLU) activation over an image is 1; activations then neither vanish nor
+  explode through the 16 convolutions. Such a network shows the *mechanics* of style transfer, not
+  what a trained network sees.
+- ``"auto"``: ``$NSTLIB_WEIGHTS`` if set, else ImageNet weights when cached or downloadable within
+  a few seconds, else random weights with a warning that says how to get the real ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "VGG19Features",
+    "LAYER_NAMES",
+    "vgg_layer_names",
+    "VGG_CONFIGS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "native_bf16",
+    "WeightsError",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Channel counts per block ("M" = 2x2 max pool), as in torchvision's VGG configurations.
+VGG_CONFIGS: dict[str, list[int | str]] = {
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+              512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+
+IMAGENET_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+
+
+class WeightsError(ValueError):
+    """A weights argument or file that cannot be used as VGG-19 weights."""
+
+
+def vgg_layer_names(arch: str = "vgg19") -> list[str]:
+    """Gatys-style names of ``torchvision.models.<arch>().features``, in order.
+
+    >>> vgg_layer_names()[:5]
+    ['conv1_1', 'relu1_1', 'conv1_2', 'relu1_2', 'pool1']
+    >>> len(vgg_layer_names("vgg19")), len(vgg_layer_names("vgg16"))
+    (37, 31)
+    """
+    if arch not in VGG_CONFIGS:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(VGG_CONFIGS)}")
+    names, block, idx = [], 1, 1
+    for v in VGG_CONFIGS[arch]:
+        if v == "M":
+            names.append(f"pool{block}")
+            block, idx = block + 1, 1
+        else:
+            names += [f"conv{block}_{idx}", f"relu{block}_{idx}"]
+            idx += 1
+    return names
+
+
+LAYER_NAMES: tuple[str, ...] = tuple(vgg_layer_names("vgg19"))
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """True when ``device`` multiplies bfloat16 matrices in hardware (AMX/AVX512-BF16 CPUs, Ampere+ GPUs).
+
+    Only then is bf16 autocast faster than float32; elsewhere it is emulated and slower.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - very old or exotic builds
+        return False
+
+
+def _build(pooling: str) -> nn.Sequential:
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    in_ch = 3
+    names = iter(LAYER_NAMES)
+    for v in VGG_CONFIGS["vgg19"]:
+        if v == "M":
+            pool = nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2)
+            layers[next(names)] = pool
+        else:
+            layers[next(names)] = nn.Conv2d(in_ch, int(v), kernel_size=3, padding=1)
+            layers[next(names)] = nn.ReLU(inplace=True)
+            in_ch = int(v)
+    return nn.Sequential(layers)
+
+
+def _resolve_weights(weights: str | os.PathLike) -> str | Path:
+    if isinstance(weights, os.PathLike):
+        return Path(weights)
+    if not isinstance(weights, str):
+        raise WeightsError(
+            f"weights must be 'auto', 'imagenet', 'random' or a path to a VGG-19 state dict, got {weights!r}"
+        )
+    if weights == "auto":
+        env = os.environ.get("NSTLIB_WEIGHTS", "").strip()
+        if env and env != "auto":
+            return _resolve_weights(env)
+        return "auto"
+    if weights in ("imagenet", "random"):
+        return weights
+    path = Path(weights).expanduser()
+    if path.suffix or os.sep in weights or path.exists():
+        return path
+    raise WeightsError(
+        f"unknown weights {weights!r}: use 'auto', 'imagenet', 'random' or a path to a VGG-19 state dict (.pth)"
+    )
+
+
+def _imagenet_cache_file() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_URL.rsplit("/", 1)[1]
+
+
+def _download_imagenet(timeout: float) -> Path:
+    """Download torchvision's VGG-19 checkpoint into torch's cache, verifying its hash prefix."""
+    target = _imagenet_cache_file()
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = target.stem.split("-")[-1]  # torchvision names files <arch>-<sha256 prefix>.pth
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    try:
+        sha = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(IMAGENET_URL, timeout=timeout) as resp:
+            while chunk := resp.read(1 << 20):
+                sha.update(chunk)
+                out.write(chunk)
+        if not sha.hexdigest().startswith(prefix):
+            raise WeightsError(f"downloaded {IMAGENET_URL} but its sha256 does not start with {prefix}")
+        shutil.move(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return target
+
+
+def _torchvision_keys() -> list[tuple[str, str]]:
+    """(torchvision index key, our name) pairs for every conv parameter, e.g. ('0.weight', 'conv1_1.weight')."""
+    pairs = []
+    for i, name in enumerate(LAYER_NAMES):
+        if name.startswith("conv"):
+            pairs += [(f"{i}.weight", f"{name}.weight"), (f"{i}.bias", f"{name}.bias")]
+    return pairs
+
+
+def _pink_noise(size: int, gen: torch.Generator) -> Tensor:
+    """(1, 3, size, size) noise in [0, 1] with a 1/f amplitude spectrum, like natural images."""
+    fy = torch.fft.fftfreq(size).view(-1, 1)
+    fx = torch.fft.rfftfreq(size).view(1, -1)
+    amp = 1.0 / torch.sqrt(fx**2 + fy**2).clamp_min(1.0 / size)  # (size, size // 2 + 1)
+    phase = torch.rand(3, size, size // 2 + 1, generator=gen) * 2 * torch.pi
+    img = torch.fft.irfft2(amp * torch.exp(1j * phase), s=(size, size))  # (3, size, size)
+    img = (img - img.mean()) / (4 * img.std()) + 0.5
+    return img.clamp(0, 1).unsqueeze(0)
+
+
+class VGG19Features(nn.Module):
+    """VGG-19's convolutional part with named layers; frozen; input normalisation inside.
+
+    Args:
+        weights: ``"auto"`` (default), ``"imagenet"``, ``"random"`` or a path to a state dict.
+        pooling: ``"max"`` (torchvision) or ``"avg"`` (Gatys et al. 2016 report that average
+            pooling gives slightly more appealing results).
+        precision: ``"auto"`` runs the convolutions in bfloat16 (autocast, channels-last) on
+            hardware with native bf16 and in float32 elsewhere; ``"fp32"`` or ``"bf16"`` force it.
+            Features are always *returned* as float32.
+        device: where the weights live (default: :func:`nstlib.config.default_device`).
+        seed: seed of the random weights (``weights="random"`` only).
+
+    Example::
+
+        enc = VGG19Features(weights="random")
+        feats = enc(img, ["conv4_2", "relu1_1"])  # {"conv4_2": (1, 512, H/8, W/8), ...}
+    """
+
+    layer_names: tuple[str, ...] = LAYER_NAMES
+
+    def __init__(
+        self,
+        weights: str | os.PathLike = "auto",
+        pooling: str = "max",
+        precision: str = "auto",
+        device: str | torch.device | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        from .config import default_device
+
+        if pooling not in ("max", "avg"):
+            raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
+        if precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
+        self.pooling = pooling
+        self.features = _build(pooling)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.weights_source = self._load_weights(_resolve_weights(weights), seed)
+        self.requires_grad_(False)
+        self.eval()
+        device = default_device(device)
+        self.to(device)
+        self.device = device
+        if precision == "auto":
+            precision = "bf16" if native_bf16(device) else "fp32"
+        self.precision = precision
+
+    # ------------------------------------------------------------------ weights
+    @property
+    def is_random(self) -> bool:
+        """True when the network carries random (untrained) filters."""
+        return self.weights_source.startswith("random")
+
+    def _load_weights(self, weights: str | Path, seed: int) -> str:
+        if weights == "auto":
+            try:
+                path = _download_imagenet(timeout=float(os.environ.get("NSTLIB_DOWNLOAD_TIMEOUT", "5")))
+            except (OSError, WeightsError) as err:
+                warnings.warn(
+                    "nstlib: pretrained VGG-19 weights are not available "
+                    f"({type(err).__name__}: {err}); using RANDOM weights instead. Results show the "
+                    "mechanics of style transfer, not what a trained network sees. To get the real "
+                    "weights, run once with internet access: "
+                    "python -c \"import nstlib; nstlib.VGG19Features(weights='imagenet')\" "
+                    "or copy vgg19-dcbb9e9d.pth into "
+                    f"{_imagenet_cache_file().parent} or set NSTLIB_WEIGHTS=/path/to/vgg19.pth.",
+                    stacklevel=3,
+                )
+                self._init_random(seed)
+                return f"random (seed {seed}; imagenet unavailable)"
+            self._load_state_file(path)
+            return "imagenet"
+        if weights == "imagenet":
+            self._load_state_file(_download_imagenet(timeout=60.0))
+            return "imagenet"
+        if weights == "random":
+            self._init_random(seed)
+            return f"random (seed {seed})"
+        self._load_state_file(Path(weights))
+        return str(weights)
+
+    def _load_state_file(self, path: Path) -> None:
+        if not path.is_file():
+            raise WeightsError(
+                f"weights file {str(path)!r} does not exist (or is not a file); pass an existing "
+                "torchvision VGG-19 state dict, or weights='imagenet' / 'random'"
+            )
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - torch raises many kinds here
+            raise WeightsError(
+                f"could not read weights file {str(path)!r} as a PyTorch state dict "
+                f"({type(err).__name__}: {err}); expected the file torchvision's vgg19().state_dict() saves"
+            ) from None
+        self.load_torchvision_state_dict(state, source=str(path))
+
+    def load_torchvision_state_dict(self, state: object, source: str = "state dict") -> None:
+        """Copy the conv filters of a torchvision VGG-19 state dict (full model or ``.features``)."""
+        if not isinstance(state, dict):
+            raise WeightsError(f"{source}: expected a dict of tensors (a state dict), got {type(state).__name__}")
+        if any(k.startswith("features.") for k in state):
+            state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+        own = self.features.state_dict()
+        new = {}
+        for tv_key, our_key in _torchvision_keys():
+            if tv_key not in state:
+                raise WeightsError(
+                    f"{source} is not a VGG-19 state dict: key 'features.{tv_key}' ({our_key}) is missing. "
+                    "Expected torchvision.models.vgg19().state_dict() (keys 'features.0.weight' ... "
+                    "'features.34.bias')."
+                )
+            tensor = state[tv_key]
+            if not isinstance(tensor, Tensor) or tensor.shape != own[our_key].shape:
+                got = tuple(tensor.shape) if isinstance(tensor, Tensor) else type(tensor).__name__
+                raise WeightsError(
+                    f"{source} is not a VGG-19 state dict: 'features.{tv_key}' ({our_key}) has shape "
+                    f"{got}, expected {tuple(own[our_key].shape)}"
+                )
+            new[our_key] = tensor.float()
+        self.features.load_state_dict(new)
+
+    @torch.no_grad()
+    def _init_random(self, seed: int, size: int = 128) -> None:
+        """Kaiming-normal filters, then Gatys' rescaling: mean post-ReLU activation of every filter = 1.
+
+        The mean is taken over a seeded 1/f ("pink") noise image of ``size`` px, whose power spectrum
+        falls off like that of natural photographs, so the scale carries over to real images.
+        """
+        gen = torch.Generator().manual_seed(seed)
+        x = _pink_noise(size, gen)  # (1, 3, size, size) in [0, 1]
+        x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        for module in self.features:
+            if isinstance(module, nn.Conv2d):
+                fan_in = module.in_channels * 9
+                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+                module.bias.zero_()
+                mean = F.relu(module(x)).mean(dim=(0, 2, 3))  # (C,)
+                scale = torch.where(mean > 1e-8, 1.0 / mean, torch.ones_like(mean))
+                module.weight.mul_(scale.view(-1, 1, 1, 1))
+                module.bias.mul_(scale)
+            x = module(x)
+
+    # ------------------------------------------------------------------ forward
+    def check_layers(self, layers: Iterable[str]) -> list[str]:
+        """Validate layer names; return them as a list. Unknown names get an error listing valid ones."""
+        if isinstance(layers, str):
+            layers = [layers]
+        layers = list(layers)
+        bad = [name for name in layers if name not in self.layer_names]
+        if bad:
+            raise ValueError(
+                f"unknown VGG-19 layer name(s) {bad}; valid names are: {', '.join(self.layer_names)}"
+            )
+        return layers
+
+    def min_size(self, layers: Iterable[str]) -> int:
+        """Smallest image side (px) for which every layer in ``layers`` has at least a 1x1 map.
+
+        >>> VGG19Features.min_size(VGG19Features, ["conv1_1"]), VGG19Features.min_size(VGG19Features, ["pool5"])
+        (1, 32)
+        """
+        deepest = max(LAYER_NAMES.index(name) for name in layers)
+        pools = sum(1 for name in LAYER_NAMES[: deepest + 1] if name.startswith("pool"))
+        return 2**pools
+
+    def forward(self, x: Tensor, layers: Sequence[str] | str) -> dict[str, Tensor]:
+        """Features of ``x`` at ``layers``, computed in one pass that stops after the deepest one.
+
+        Args:
+            x: (B, 3, H, W) RGB images in [0, 1].
+            layers: names such as ``["conv4_2", "relu1_1"]`` (see :data:`LAYER_NAMES`).
+
+        Returns:
+            ``{name: (B, C_l, H_l, W_l) float32 tensor}`` in the order of ``layers``.
+        """
+        layers = self.check_layers(layers)
+        if not layers:
+            return {}
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(x.shape)}")
+        need = self.min_size(layers)
+        if min(x.shape[-2:]) < need:
+            deepest = max(layers, key=LAYER_NAMES.index)
+            raise ValueError(
+                f"image of {x.shape[-2]}x{x.shape[-1]} px is too small for layer {deepest}: it needs at "
+                f"least {need}x{need} px (each pooling halves the map). Use a larger image or size."
+            )
+        wanted = set(layers)
+        deepest_idx = max(LAYER_NAMES.index(name) for name in layers)
+        fast = self.precision == "bf16"
+        x = (x.to(self.mean.device, torch.float32) - self.mean) / self.std  # (B, 3, H, W)
+        if fast and x.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        out: dict[str, Tensor] = {}
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=fast):
+            for idx, (name, module) in enumerate(self.features.named_children()):
+                if isinstance(module, nn.ReLU):
+                    # A requested convX_Y keeps its pre-ReLU values: ReLU out of place there.
+                    x = F.relu(x, inplace=f"conv{name[4:]}" not in wanted)
+                else:
+                    x = module(x)
+                if name in wanted:
+                    out[name] = x
+                if idx == deepest_idx:
+                    break
+        return {name: out[name].float() for name in layers}
+
+    def extra_repr(self) -> str:
+        return f"weights={self.weights_source!r}, pooling={self.pooling!r}, precision={self.precision!r}"

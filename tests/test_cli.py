@@ -1,0 +1,49 @@
+"""The command line as a user runs it: python -m nstlib ..."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+
+def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NSTLIB_WEIGHTS": "random"}
+    return subprocess.run([sys.executable, "-m", "nstlib", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def test_help_explains_options():
+    out = run("transfer", "--help")
+    assert out.returncode == 0
+    for flag in ("--size", "--steps", "--weights", "--style-layers", "--content-layers", "--optimizer", "--init"):
+        assert flag in out.stdout
+
+
+def test_demo_writes_png_and_says_where(tmp_path):
+    out = run("demo", "--size", "64", "--steps", "3", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    path = tmp_path / "nstlib-demo.png"
+    assert f"wrote {path}" in out.stdout
+    img = np.asarray(Image.open(path))
+    assert img.shape == (43, 64, 3)  # chelsea is 300x451: longer side 64
+    assert "nstlib" in out.stderr  # the progress bar
+
+
+def test_transfer_with_files_and_layers(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(tmp_path / "c.png")
+    Image.fromarray(rng.integers(0, 255, (50, 50, 3), dtype=np.uint8)).save(tmp_path / "s.jpg")
+    out = run("transfer", "c.png", "s.jpg", "-o", "out/o.png", "--size", "48", "--steps", "2",
+              "--style-layers", "conv1_1:0.5,conv2_1:0.5", "--content-layers", "conv3_2", "--no-progress", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert Image.open(tmp_path / "out" / "o.png").size == (48, 32)
+
+
+def test_transfer_missing_file_is_a_clear_error(tmp_path):
+    out = run("transfer", "nope.jpg", "brick", "-o", "x.png", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "nope.jpg" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "x.png").exists()

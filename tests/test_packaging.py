@@ -1,0 +1,56 @@
+"""pyproject.toml and environment.yml name the same packages; the README's commands are the real ones."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
+
+def _name(spec: str) -> str:
+    return re.split(r"[<>=!~ \[;]", spec.strip(), maxsplit=1)[0].lower()
+
+
+def _environment_yml() -> tuple[set[str], list[str]]:
+    conda, pip, in_pip, in_deps = set(), [], False, False
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        stripped = line.split("#", 1)[0].rstrip()
+        if stripped and not stripped.startswith(" "):  # a top-level key
+            in_deps = stripped.startswith("dependencies:")
+            continue
+        if not in_deps or not stripped.strip().startswith("- "):
+            continue
+        item = stripped.strip()[2:].strip()
+        indent = len(stripped) - len(stripped.lstrip())
+        if item == "pip:":
+            in_pip = True
+            continue
+        if in_pip and indent > 2:
+            pip.append(item)
+        else:
+            in_pip = False
+            conda.add(CONDA_NAMES.get(_name(item), _name(item)))
+    return conda, pip
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(d) for d in project["dependencies"]} | {_name(d) for d in project["optional-dependencies"]["test"]}
+    conda, pip = _environment_yml()
+    pip_names = {_name(p) for p in pip if not p.startswith("-e")}
+    assert (conda | pip_names) - {"python", "pip"} == wanted
+    assert "-e ." in pip or "." in pip  # the project itself comes from the pip section
+    assert project["requires-python"] == ">=3.10"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    install = re.search(r"```(?:bash|sh)?\n(pip install [^\n]+)", readme)
+    assert install, "README quick start must show the install command"
+    assert install.group(1).split("&&")[0].strip() in ci
+    assert re.search(r"^pytest\b", readme, re.M), "README must show the test command"
+    assert re.search(r"^\s*python -m pytest|^\s*pytest", ci, re.M)
