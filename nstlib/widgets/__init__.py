@@ -1,0 +1,16 @@
+"""Interactive widgets for the notebooks (ipywidgets 8). The logic lives here and is unit-tested;
+notebooks only construct and display them.
+
+- :mod:`nstlib.widgets.receptive`: pick a layer, see its receptive field on an image (notebook 01).
+- :mod:`nstlib.widgets.reconstruct`: content/style reconstruction with layer and steps (notebook 02).
+- :mod:`nstlib.widgets.panel`: ``TransferPanel`` and ``TexturePanel`` with live preview and live
+  per-layer loss curves (notebooks 04 and 05).
+"""
+
+from __future__ import annotations
+
+from .receptive import *  # noqa: F401,F403
+from .reconstruct import *  # noqa: F401,F403
+from .panel import *  # noqa: F401,F403
+
+from .banner import weights_banner  # noqa: F401
