@@ -1,0 +1,1189 @@
+"""Auto-graded exercises: one ``check_*`` per exercise of the notebook series, and ``report()``.
+
+Every check runs the student's function on several seeded inputs (batch > 1, non-square maps,
+float32 and float64), compares the result with a reference computed *at check time* by an
+independent, naive implementation in this module (NumPy formulas, an analytic gradient, a
+backward interval walk; no stored answer files, and not ``nstlib.losses``), and prints one of
+
+- ``PASS  <exercise>: ...``
+- ``FAIL  <exercise>: ...`` with what went in (shapes, dtypes), what was expected, what came out
+  and a hint. The hint comes from comparing the student's output with known wrong variants
+  (missing 1/2, mean instead of sum, transposed Gram, off-by-one, alpha/beta swapped, ...).
+  A FAIL raises ``AssertionError`` so that nbgrader's autograde (or a CI run) scores it.
+- ``not implemented yet`` when the student's function still raises ``NotImplementedError`` (the
+  generated stub). This does *not* raise, so a student notebook runs top to bottom.
+
+The vectorised exercises (``gram_matrix``, ``tv_loss``) also reject Python loops over positions or
+channels: the check counts the bytecode instructions executed in the student's own code
+(``sys.settrace`` with opcode events) on inputs of two sizes; a count that grows with the number
+of positions means a Python loop over them.
+
+Outcomes go to a module-level registry keyed by exercise id; ``report()`` prints them with a score.
+
+Exercises (id: notebook; student function):
+
+====================== =========================== ===============================================
+id                     notebook                    student function / value
+====================== =========================== ===============================================
+receptive_field_sizes  01_receptive_fields         receptive_field_sizes(kernels, strides) -> list
+conv1_1_parameters     01_receptive_fields         conv1_1_parameters() -> int
+content_loss           02_content_reconstruction   content_loss(F, P) -> Tensor
+input_gradient_step    02_content_reconstruction   input_gradient_step(image, loss_fn, lr)
+gram_matrix            03_style_reconstruction     gram_matrix(F) -> Tensor (B, C, C)
+style_layer_loss       03_style_reconstruction     style_layer_loss(F, A) -> Tensor
+texture_model_size     04_texture_synthesis        texture_model_size(channels) -> int
+total_loss             05_style_transfer           total_loss(content_terms, style_terms, ...)
+tv_loss                05_style_transfer           tv_loss(img) -> Tensor
+====================== =========================== ===============================================
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import sys
+import sysconfig
+import textwrap
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+from torch import Tensor
+
+__all__ = [
+    "EXERCISES",
+    "Exercise",
+    "Outcome",
+    "check_receptive_field_sizes",
+    "check_conv1_1_parameters",
+    "check_content_loss",
+    "check_input_gradient_step",
+    "check_gram_matrix",
+    "check_style_layer_loss",
+    "check_texture_model_size",
+    "check_total_loss",
+    "check_tv_loss",
+    "report",
+    "results",
+    "reset",
+]
+
+PASS, FAIL, NOT_IMPLEMENTED = "pass", "fail", "not implemented"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: its id (the student function's name), its notebook and a one-line title."""
+
+    id: str
+    notebook: str
+    title: str
+
+
+EXERCISES: tuple[Exercise, ...] = (
+    Exercise("receptive_field_sizes", "01_receptive_fields", "receptive-field size of every layer"),
+    Exercise("conv1_1_parameters", "01_receptive_fields", "number of parameters of conv1_1"),
+    Exercise("content_loss", "02_content_reconstruction", "content loss 1/2 sum (F - P)^2"),
+    Exercise("input_gradient_step", "02_content_reconstruction", "one gradient step on the input image"),
+    Exercise("gram_matrix", "03_style_reconstruction", "Gram matrix G = F F^T, vectorised"),
+    Exercise("style_layer_loss", "03_style_reconstruction", "style loss E_l = 1/(4 N^2 M^2) sum (G - A)^2"),
+    Exercise("texture_model_size", "04_texture_synthesis", "number of parameters of the texture model"),
+    Exercise("total_loss", "05_style_transfer", "alpha * content + beta * style"),
+    Exercise("tv_loss", "05_style_transfer", "total-variation loss, vectorised"),
+)
+_BY_ID = {e.id: e for e in EXERCISES}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The last outcome of one exercise's check: ``status`` is ``pass``, ``fail`` or ``not implemented``."""
+
+    exercise: str
+    status: str
+    message: str
+
+
+_RESULTS: dict[str, Outcome] = {}
+
+
+def results() -> dict[str, Outcome]:
+    """A copy of the registry: exercise id -> last :class:`Outcome`, in the order first checked."""
+    return dict(_RESULTS)
+
+
+def reset() -> None:
+    """Forget every recorded outcome (a fresh kernel session)."""
+    _RESULTS.clear()
+
+
+# ----------------------------------------------------------------------------------------------
+# The grading machinery: failures, the student call, descriptions of values, comparisons.
+
+
+class _NotImplemented(Exception):
+    """The student's function raised NotImplementedError (the generated stub)."""
+
+
+class _Failure(Exception):
+    """A failed test case, with everything a student needs to find the mistake."""
+
+    def __init__(self, headline: str, *, inputs: str = "", expected: str = "", got: str = "", hint: str = ""):
+        super().__init__(headline)
+        self.headline, self.inputs, self.expected, self.got, self.hint = headline, inputs, expected, got, hint
+
+    def render(self, exercise: str) -> str:
+        lines = [f"FAIL  {exercise}: {self.headline}"]
+        for label, text in (("input", self.inputs), ("expected", self.expected), ("got", self.got), ("hint", self.hint)):
+            if text:
+                body = textwrap.indent(text, " " * 12).lstrip()
+                lines.append(f"  {label + ':':<9} {body}")
+        return "\n".join(lines)
+
+
+def _record(exercise: str, status: str, message: str) -> None:
+    _RESULTS[exercise] = Outcome(exercise, status, message)
+
+
+def _grade(exercise: str, body: Callable[[], str]) -> None:
+    """Run one check body; print and record PASS / FAIL / not implemented; raise on FAIL."""
+    try:
+        summary = body()
+    except _NotImplemented as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        message = (
+            f"not implemented yet  {exercise}: your function still raises NotImplementedError{detail}.\n"
+            "  Replace the `raise NotImplementedError(...)` line with your code, run that cell, then this one."
+        )
+        _record(exercise, NOT_IMPLEMENTED, message)
+        print(message)
+        return
+    except _Failure as failure:
+        message = failure.render(exercise)
+        _record(exercise, FAIL, message)
+        print(message)
+        raise AssertionError(f"{exercise}: {failure.headline} (see the FAIL report above)") from None
+    message = f"PASS  {exercise}: {summary}"
+    _record(exercise, PASS, message)
+    print(message)
+
+
+def _require_callable(fn: Any, signature: str) -> None:
+    if not callable(fn):
+        raise _Failure(
+            "expected your function, got a value",
+            got=f"{type(fn).__name__}: {_short(fn)}",
+            hint=f"pass the function itself, without calling it: check_...({signature.split('(')[0]})",
+        )
+
+
+def _call(fn: Callable[..., Any], args: Sequence[Any], inputs: str, hints: dict[str, str] | None = None) -> Any:
+    """Call the student's function; NotImplementedError -> not implemented; other errors -> FAIL."""
+    try:
+        return fn(*args)
+    except NotImplementedError as exc:
+        raise _NotImplemented(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - any student error becomes a readable FAIL
+        text = f"{type(exc).__name__}: {exc}"
+        hint = next((h for key, h in (hints or {}).items() if key.lower() in text.lower()), "")
+        if not hint:
+            hint = next((h for key, h in _ERROR_HINTS.items() if key.lower() in text.lower()), "")
+        raise _Failure(
+            "your function raised an exception",
+            inputs=inputs,
+            got=text.strip().splitlines()[0][:400] if text.strip() else type(exc).__name__,
+            hint=hint or "read the error message; print the shapes of your intermediate tensors.",
+        ) from None
+
+
+_ERROR_HINTS = {
+    "view size is not compatible": "use .reshape(...) instead of .view(...): the tensor may not be contiguous.",
+    "must match the size of tensor": "two tensors' shapes do not match: print the shapes of your intermediate results.",
+    "does not require grad": "the tensor you differentiate must require grad: x = image.clone().requires_grad_(True).",
+    "can't call numpy() on tensor that requires grad": "stay in torch: converting to NumPy cuts the autograd graph.",
+    "expected scalar type": "mixing dtypes: keep the input's dtype (create new tensors with dtype=x.dtype).",
+    "found dtype": "mixing dtypes: keep the input's dtype (create new tensors with dtype=x.dtype).",
+}
+
+
+def _short(x: Any, limit: int = 200) -> str:
+    text = repr(x)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe(x: Any) -> str:
+    """A one-line description of a value: dtype and shape for tensors, values when small."""
+    if isinstance(x, Tensor):
+        dtype = str(x.dtype).replace("torch.", "")
+        flags = ", requires_grad" if x.requires_grad else ""
+        if x.numel() <= 6:
+            values = np.array2string(x.detach().cpu().double().numpy(), precision=6, separator=", ")
+            return f"{dtype} tensor of shape {tuple(x.shape)}{flags}: {values}"
+        return f"{dtype} tensor of shape {tuple(x.shape)}{flags}"
+    if isinstance(x, np.ndarray):
+        return f"array of shape {x.shape}"
+    return f"{type(x).__name__}: {_short(x)}"
+
+
+def _values(a: np.ndarray, limit: int = 6) -> str:
+    """A few values of an array (all when small), with the shape."""
+    flat = np.asarray(a, dtype=np.float64).ravel()
+    shown = np.array2string(flat[:limit], precision=6, separator=", ")
+    more = f" ... ({flat.size} values)" if flat.size > limit else ""
+    return shown + more
+
+
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().cpu().to(torch.float64).numpy()
+
+
+def _rtol(*dtypes: torch.dtype) -> float:
+    return 1e-9 if all(d == torch.float64 for d in dtypes) else 1e-4
+
+
+def _close(got: np.ndarray, expected: np.ndarray, rtol: float) -> bool:
+    """Equal shapes and values within ``rtol`` (relative to the largest expected magnitude)."""
+    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    if got.shape != expected.shape:
+        return False
+    scale = max(float(np.abs(expected).max(initial=0.0)), 1e-12)
+    return bool(np.all(np.isfinite(got)) and np.allclose(got, expected, rtol=rtol, atol=rtol * scale))
+
+
+def _diagnose(got: np.ndarray, variants: Sequence[tuple[str, Callable[[], Any]]], rtol: float, default: str) -> str:
+    """The hint of the first known wrong variant whose output equals the student's, else ``default``."""
+    for hint, variant in variants:
+        try:
+            value = np.asarray(variant(), dtype=np.float64)
+        except Exception:  # noqa: BLE001 - a variant that does not apply to this input
+            continue
+        if _close(got, value, rtol):
+            return hint
+    return default
+
+
+def _rand(shape: Sequence[int], seed: int, dtype: torch.dtype = torch.float32, low: float | None = None,
+          high: float | None = None, requires_grad: bool = False) -> Tensor:
+    """Seeded normal (or uniform in [low, high]) tensor, generated in float64 then cast."""
+    g = torch.Generator().manual_seed(seed)
+    if low is None or high is None:
+        t = torch.randn(*shape, generator=g, dtype=torch.float64)
+    else:
+        t = low + (high - low) * torch.rand(*shape, generator=g, dtype=torch.float64)
+    return t.to(dtype).requires_grad_(requires_grad)
+
+
+def _inputs(**named: Any) -> str:
+    return ", ".join(f"{k} = {_describe(v)}" for k, v in named.items())
+
+
+def _scalar_output(out: Any, inputs: str, *, graph: bool, what: str) -> Tensor:
+    """Validate a loss value: a one-element tensor, attached to the autograd graph when ``graph``."""
+    if not isinstance(out, Tensor):
+        hint = "return a torch tensor, not a Python number: .item() / float() cut the autograd graph."
+        if out is None:
+            hint = "your function returns None: did you forget the `return`?"
+        raise _Failure(f"{what} must be a torch tensor", inputs=inputs, expected="a 0-dim tensor", got=_describe(out), hint=hint)
+    if out.numel() != 1:
+        raise _Failure(
+            f"{what} must be a single number",
+            inputs=inputs,
+            expected="a 0-dim tensor (shape ())",
+            got=_describe(out),
+            hint="sum over every dimension, batch included (e.g. .sum() with no dim argument).",
+        )
+    if graph and not out.requires_grad:
+        raise _Failure(
+            f"{what} is detached from the autograd graph",
+            inputs=inputs,
+            expected="a tensor that requires grad (the inputs do)",
+            got=_describe(out),
+            hint="compute with torch operations only: .item(), .detach(), .numpy(), float() or torch.tensor(...) "
+            "of a result cut the graph, and the optimiser gets no gradient.",
+        )
+    return out
+
+
+def _unchanged(before: Sequence[Tensor], after: Sequence[Tensor], inputs: str) -> None:
+    for b, a in zip(before, after):
+        if not torch.equal(b, a.detach()):
+            raise _Failure(
+                "your function modified its input",
+                inputs=inputs,
+                hint="don't update tensors in place (+=, -=, .sub_(), .add_()): compute a new tensor.",
+            )
+
+
+# ----------------------------------------------------------------------------------------------
+# Vectorisation: count bytecode instructions executed in the student's own code.
+
+_LIBRARY_PREFIXES = tuple(
+    sorted({os.path.join(os.path.realpath(p), "") for k in ("stdlib", "platstdlib", "purelib", "platlib")
+            if (p := sysconfig.get_paths().get(k))} | {os.path.join(os.path.realpath(os.path.dirname(__file__)), "")})
+)
+
+
+def _is_student_code(filename: str) -> bool:
+    """True for code outside the standard library, site-packages and nstlib (notebook cells, scripts)."""
+    if filename.startswith("<frozen"):
+        return False
+    return not os.path.realpath(filename).startswith(_LIBRARY_PREFIXES)
+
+
+def _count_opcodes(fn: Callable[..., Any], args: Sequence[Any]) -> int:
+    """Bytecode instructions executed in student code (incl. helpers, comprehensions) while running ``fn(*args)``."""
+    count = 0
+    student_files: dict[str, bool] = {}
+
+    def local(frame, event, arg):  # noqa: ANN001
+        nonlocal count
+        if event == "opcode":
+            count += 1
+        return local
+
+    def global_(frame, event, arg):  # noqa: ANN001
+        name = frame.f_code.co_filename
+        if name not in student_files:
+            student_files[name] = _is_student_code(name)
+        if student_files[name]:
+            frame.f_trace_opcodes = True
+            return local
+        return None
+
+    previous = sys.gettrace()
+    sys.settrace(global_)
+    try:
+        fn(*args)
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+def _loop_lines(fn: Callable[..., Any]) -> list[str]:
+    """Source lines of the loops (for/while/comprehensions) in ``fn``, for the rejection message."""
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+        first = inspect.getsourcelines(fn)[1]
+    except (OSError, TypeError):
+        return []
+    lines = source.splitlines()
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.For, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            found.append(f"line {first + node.lineno - 1}: {lines[node.lineno - 1].strip()}")
+    return sorted(set(found))
+
+
+def _reject_loops(fn: Callable[..., Any], make: Callable[[int, int, int, int], Tensor], what: str) -> None:
+    """FAIL when the work done in Python grows with the number of positions (H, W) or channels (C).
+
+    Runs ``fn`` on (2, 3, 4, 5), (2, 3, 8, 10) (4x the positions) and (2, 6, 4, 5) (2x the channels)
+    and compares the number of bytecode instructions executed in the student's own code. A
+    vectorised implementation executes the same few dozen instructions whatever the size; a Python
+    loop over positions adds at least one instruction per extra position. Loops over the batch are
+    allowed.
+    """
+    base = _count_opcodes(fn, (make(2, 3, 4, 5),))
+    positions = _count_opcodes(fn, (make(2, 3, 8, 10),))
+    channels = _count_opcodes(fn, (make(2, 6, 4, 5),))
+    margin = 16  # branches that depend on the size may differ by a few instructions; loops add hundreds
+    over = [name for name, n in (("positions (H, W)", positions), ("channels (C)", channels)) if n > base + margin]
+    if over:
+        loops = _loop_lines(fn)
+        raise _Failure(
+            f"not vectorised: your code runs a Python loop over {' and '.join(over)}",
+            inputs="F of shapes (2, 3, 4, 5), (2, 3, 8, 10) and (2, 6, 4, 5)",
+            expected="the same amount of Python work for every size (a few tensor operations)",
+            got=f"{base}, {positions} and {channels} bytecode instructions executed in your code"
+            + ("\n" + "\n".join(loops) if loops else ""),
+            hint=f"{what} A Python loop over positions runs once per pixel: at conv1_1 of a 512x512 image "
+            "that is 262,144 iterations per step instead of one optimised kernel call. Express it with "
+            "whole-tensor operations (reshape, @ / torch.bmm, slicing, .sum()); a loop over the batch is fine.",
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# 01 receptive fields
+
+
+def _rf_reference(kernels: Sequence[int], strides: Sequence[int]) -> list[int]:
+    """Receptive-field sizes by walking one unit's input interval back to the image.
+
+    Independent of the recurrence: unit 0 of layer l covers [0, 0]; going back through layer j
+    (kernel k_j, stride s_j), an interval [a, b] of layer j's outputs reads inputs [a s_j, b s_j + k_j - 1].
+    The size at layer l is the width of the interval reached at the image.
+    """
+    sizes = []
+    for l in range(1, len(kernels) + 1):
+        a, b = 0, 0
+        for j in reversed(range(l)):
+            a, b = a * strides[j], b * strides[j] + kernels[j] - 1
+        sizes.append(b - a + 1)
+    return sizes
+
+
+def _rf_variant(kernels: Sequence[int], strides: Sequence[int], step: Callable[[int, int, list[int]], int],
+                r0: int = 1) -> list[int]:
+    """A recurrence r_l = r_{l-1} + step(l, k_l, strides) (for the wrong variants)."""
+    r, sizes = r0, []
+    for l, k in enumerate(kernels):
+        r = r + step(l, k, list(strides))
+        sizes.append(r)
+    return sizes
+
+
+def _prod(xs: Sequence[int]) -> int:
+    out = 1
+    for x in xs:
+        out *= x
+    return out
+
+
+_RF_CASES: tuple[tuple[list[int], list[int]], ...] = (
+    ([3, 3, 2, 3, 3, 2], [1, 1, 2, 1, 1, 2]),  # VGG's first two blocks: conv conv pool conv conv pool
+    ([7, 3, 1, 5, 3], [2, 3, 1, 2, 1]),
+    ([11, 3, 5, 3, 3, 3, 3], [4, 2, 1, 2, 1, 1, 2]),  # AlexNet-like
+    ([5], [1]),
+)
+
+
+def check_receptive_field_sizes(fn: Callable[[list[int], list[int]], list[int]]) -> None:
+    """Check ``receptive_field_sizes(kernels, strides) -> list[int]``.
+
+    The size of the receptive field of layer l, in input pixels, with r_0 = 1:
+    r_l = r_{l-1} + (k_l - 1) * prod_{i<l} s_i, one size per layer (no r_0 in the list).
+    """
+
+    def body() -> str:
+        _require_callable(fn, "receptive_field_sizes(kernels, strides)")
+        for index, (kernels, strides) in enumerate(_RF_CASES, 1):
+            inputs = f"kernels = {kernels}, strides = {strides}"
+            k_in, s_in = list(kernels), list(strides)
+            out = _call(fn, (k_in, s_in), inputs)
+            if k_in != kernels or s_in != strides:
+                raise _Failure("your function modified its input lists", inputs=inputs,
+                               hint="don't pop/append/sort the lists you are given; read them.")
+            expected = _rf_reference(kernels, strides)
+            where = f"test case {index} of {len(_RF_CASES)}"
+            if isinstance(out, Tensor):
+                out = out.tolist()
+            if isinstance(out, (int, np.integer)):
+                raise _Failure(f"expected one size per layer ({where})", inputs=inputs, expected=str(expected),
+                               got=_short(out), hint="return a list with one receptive-field size per layer, "
+                               "not only the last layer's.")
+            if out is None or not isinstance(out, (list, tuple, np.ndarray)):
+                raise _Failure(f"expected a list of ints ({where})", inputs=inputs, expected=str(expected),
+                               got=_describe(out), hint="did you forget the `return`?" if out is None else
+                               "return a list of ints, one per layer.")
+            got = list(out)
+            if not all(isinstance(v, (int, float, np.integer, np.floating)) and float(v) == int(v) for v in got):
+                raise _Failure(f"expected whole numbers ({where})", inputs=inputs, expected=str(expected),
+                               got=_short(got), hint="sizes are whole pixel counts: use ints (// not /).")
+            got = [int(v) for v in got]
+            if got == expected:
+                continue
+            n = len(kernels)
+            variants: list[tuple[str, list[int]]] = [
+                ("off by one: start from r_0 = 1 (before any layer a unit sees one pixel), not 0.",
+                 _rf_variant(kernels, strides, lambda l, k, s: (k - 1) * _prod(s[:l]), r0=0)),
+                ("the list should hold one size per layer: don't include r_0 = 1 at the front.",
+                 [1] + expected),
+                ("off by one in the stride product: layer l is spaced by the strides of the layers BEFORE "
+                 "it, prod_{i<l} s_i, not including its own stride s_l.",
+                 _rf_variant(kernels, strides, lambda l, k, s: (k - 1) * _prod(s[: l + 1]))),
+                ("use the product of ALL previous strides prod_{i<l} s_i (the jump between neighbouring "
+                 "units), not the current layer's stride s_l.",
+                 _rf_variant(kernels, strides, lambda l, k, s: (k - 1) * s[l])),
+                ("use the product of ALL previous strides prod_{i<l} s_i, not only the previous layer's "
+                 "stride s_{l-1}.",
+                 _rf_variant(kernels, strides, lambda l, k, s: (k - 1) * (s[l - 1] if l else 1))),
+                ("the jump is the PRODUCT of the previous strides, not their sum.",
+                 _rf_variant(kernels, strides, lambda l, k, s: (k - 1) * max(1, sum(s[:l])))),
+                ("each layer widens the field by (k_l - 1) * jump, not k_l * jump: a 1x1 kernel adds nothing.",
+                 _rf_variant(kernels, strides, lambda l, k, s: k * _prod(s[:l]))),
+                ("the strides matter: each layer's (k_l - 1) is multiplied by the product of the previous strides.",
+                 _rf_variant(kernels, strides, lambda l, k, s: k - 1)),
+            ]
+            hint = next((h for h, v in variants if v == got), "")
+            if not hint and len(got) != n:
+                hint = f"return exactly one size per layer: {n} layers here, your list has {len(got)} entries."
+            raise _Failure(
+                f"wrong sizes ({where})",
+                inputs=inputs,
+                expected=str(expected),
+                got=str(got),
+                hint=hint or "r_0 = 1; r_l = r_{l-1} + (k_l - 1) * prod_{i<l} s_i. Work case 1 out by hand.",
+            )
+        return f"{len(_RF_CASES)} networks (VGG blocks, AlexNet-like, strides 1-4) give the right sizes."
+
+    _grade("receptive_field_sizes", body)
+
+
+def check_conv1_1_parameters(answer: Callable[[], int] | int) -> None:
+    """Check the number of learnable parameters of VGG-19's conv1_1 (a zero-argument function or an int).
+
+    The reference is counted from a ``torch.nn.Conv2d`` with conv1_1's hyperparameters (3 input
+    channels, 64 filters, 3x3 kernels, with bias).
+    """
+
+    def body() -> str:
+        value = answer
+        if callable(answer):
+            value = _call(answer, (), "no arguments")
+        if isinstance(value, Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or \
+                float(value) != int(value):
+            raise _Failure("expected a whole number", got=_describe(value),
+                           hint="return the count as an int." if value is not None else
+                           "your function returns None: did you forget the `return`?")
+        value = int(value)
+        conv = torch.nn.Conv2d(in_channels=3, out_channels=64, kernel_size=3)  # VGG-19 conv1_1
+        expected = sum(p.numel() for p in conv.parameters())
+        if value == expected:
+            return f"{value:,} = 64 filters x (3 x 3 kernel x 3 input channels) + 64 biases."
+        variants = {
+            64 * 3 * 3 * 3: "don't forget the biases: every filter has one.",
+            64 * 5 * 5 * 3 + 64: "conv1_1's filters are 3x3 (one slide says 5x5: a slip). Read the kernel size "
+            "from the model: encoder.layers['conv1_1'].weight.shape.",
+            64 * 5 * 5 * 3: "conv1_1's filters are 3x3 (one slide says 5x5: a slip), and each filter has a bias.",
+            64 * 3 * 3 + 64: "each filter spans all 3 input channels (RGB): 3 x 3 x 3 weights per filter.",
+            64 * 3 * 3: "each filter spans all 3 input channels (RGB), and each filter has a bias.",
+            3 * 3 * 3 + 1: "that is one filter: conv1_1 has 64 of them.",
+            3 * 3 * 3: "that is one filter without its bias: conv1_1 has 64 filters, each with a bias.",
+            64: "that is the number of filters: count their weights and biases.",
+        }
+        raise _Failure(
+            "wrong parameter count",
+            expected="the number of weights plus biases of conv1_1 (64 filters, 3x3 kernels, 3 input channels)",
+            got=f"{value:,}",
+            hint=variants.get(value, "weights per filter = kernel height x kernel width x input channels; "
+                                     "add one bias per filter."),
+        )
+
+    _grade("conv1_1_parameters", body)
+
+
+# ----------------------------------------------------------------------------------------------
+# 02 content reconstruction
+
+
+def _content_cases() -> list[tuple[Tensor, Tensor]]:
+    return [
+        (_rand((2, 3, 4, 5), 11, torch.float32, requires_grad=True), _rand((2, 3, 4, 5), 12, torch.float32)),
+        (_rand((3, 4, 3, 7), 13, torch.float64, requires_grad=True), _rand((3, 4, 3, 7), 14, torch.float64)),
+        (_rand((2, 1, 6, 2), 15, torch.float64, requires_grad=True), _rand((2, 1, 6, 2), 16, torch.float64)),
+    ]
+
+
+def check_content_loss(fn: Callable[[Tensor, Tensor], Tensor]) -> None:
+    """Check ``content_loss(F, P) = 1/2 * sum (F - P)^2`` over all entries, batch included.
+
+    F, P: (B, C, H, W); the result is a 0-dim tensor attached to F's autograd graph.
+    """
+
+    def body() -> str:
+        _require_callable(fn, "content_loss(F, P)")
+        cases = _content_cases()
+        for index, (F, P) in enumerate(cases, 1):
+            inputs = _inputs(F=F, P=P)
+            before = [F.detach().clone(), P.clone()]
+            out = _call(fn, (F, P), inputs)
+            _unchanged(before, [F, P], inputs)
+            out = _scalar_output(out, inputs, graph=True, what="the content loss")
+            f, p = _np(F), _np(P)
+            d = f - p
+            expected = 0.5 * np.sum(d**2)
+            rtol = _rtol(F.dtype, out.dtype)
+            got = _np(out).reshape(())
+            if _close(got, expected, rtol):
+                continue
+            B = F.shape[0]
+            variants = [
+                ("missing the factor 1/2: L = 1/2 sum (F - P)^2 (one slide drops it; Gatys keeps it).",
+                 lambda: np.sum(d**2)),
+                ("sum over all entries, don't average: use .sum(), not .mean() (or F.mse_loss, which averages).",
+                 lambda: 0.5 * np.mean(d**2)),
+                ("sum over all entries, don't average: use .sum(), not .mean() (or F.mse_loss, which averages).",
+                 lambda: np.mean(d**2)),
+                ("sum over the whole batch: you used only the first image.",
+                 lambda: 0.5 * np.sum(d[0] ** 2)),
+                ("sum over the whole batch: you used only the first image (and dropped the 1/2).",
+                 lambda: np.sum(d[0] ** 2)),
+                ("sum over the batch too, don't divide by the batch size.",
+                 lambda: 0.5 * np.sum(d**2) / B),
+                ("square the differences; no square root (torch.norm returns the square root of the sum of squares).",
+                 lambda: 0.5 * np.sqrt(np.sum(d**2))),
+                ("square the differences; no square root (torch.norm returns the square root of the sum of squares).",
+                 lambda: np.sqrt(np.sum(d**2))),
+                ("square the differences, don't take absolute values.", lambda: 0.5 * np.sum(np.abs(d))),
+                ("square each difference, then sum (not: sum, then square).", lambda: 0.5 * np.sum(d) ** 2),
+            ]
+            raise _Failure(
+                f"wrong value (test case {index} of {len(cases)})",
+                inputs=inputs,
+                expected=f"{expected:.8g}",
+                got=f"{float(got):.8g}",
+                hint=_diagnose(got, variants, rtol, "L = 1/2 * sum over all entries (batch included) of (F - P)^2."),
+            )
+        return f"{len(cases)} cases (batches of 2-3, non-square maps, float32/float64) match 1/2 sum (F - P)^2."
+
+    _grade("content_loss", body)
+
+
+@dataclass
+class _StepCase:
+    image: Tensor
+    loss_fn: Callable[[Tensor], Tensor]
+    lr: float
+    gradient: np.ndarray  # analytic dL/dx at ``image``
+    params: list[Tensor]  # parameters of the model inside loss_fn (must not change)
+    description: str
+
+
+def _step_cases() -> list[_StepCase]:
+    cases = []
+    # 1. a quadratic bowl: L = 1/2 sum w (x - t)^2, dL/dx = w (x - t)
+    x = _rand((1, 3, 5, 6), 21, torch.float32, 0.3, 0.7)
+    t = _rand((1, 3, 5, 6), 22, torch.float32, 0.0, 1.0)
+    w = _rand((1, 3, 5, 6), 23, torch.float32, 0.5, 1.5)
+    cases.append(_StepCase(x, lambda y, w=w, t=t: 0.5 * (w * (y - t) ** 2).sum(), 0.1, _np(w) * (_np(x) - _np(t)), [],
+                           "L(x) = 1/2 sum w (x - t)^2"))
+    # 2. a non-linear loss in float64: L = sum t sin(3x), dL/dx = 3 t cos(3x)
+    x = _rand((1, 3, 4, 7), 24, torch.float64, 0.3, 0.7)
+    t = _rand((1, 3, 4, 7), 25, torch.float64, -1.0, 1.0)
+    cases.append(_StepCase(x, lambda y, t=t: (t * torch.sin(3 * y)).sum(), 0.05, 3 * _np(t) * np.cos(3 * _np(x)), [],
+                           "L(x) = sum t sin(3x)"))
+    # 3. a small conv "network" with learnable weights: L = 1/2 sum conv(x)^2,
+    #    dL/dx = conv_transpose(conv(x)) (the adjoint of the convolution), computed without autograd
+    x = _rand((1, 3, 8, 8), 26, torch.float32, 0.3, 0.7)
+    conv = torch.nn.Conv2d(3, 4, kernel_size=3, padding=1)
+    with torch.no_grad():
+        conv.weight.copy_(0.1 * _rand(conv.weight.shape, 27))
+        conv.bias.copy_(0.1 * _rand(conv.bias.shape, 28))
+    W64, b64 = conv.weight.detach().double(), conv.bias.detach().double()
+    y = TF.conv2d(x.double(), W64, b64, padding=1)
+    grad = TF.conv_transpose2d(y, W64, padding=1).numpy()
+    cases.append(_StepCase(x, lambda z, conv=conv: 0.5 * conv(z).pow(2).sum(), 0.2, grad, list(conv.parameters()),
+                           "L(x) = 1/2 sum conv(x)^2, conv = Conv2d(3, 4, 3) with learnable weights"))
+    return cases
+
+
+def check_input_gradient_step(fn: Callable[[Tensor, Callable[[Tensor], Tensor], float], Tensor]) -> None:
+    """Check ``input_gradient_step(image, loss_fn, lr) -> image - lr * dL/dx``.
+
+    image: (1, 3, H, W), not requiring grad; loss_fn maps an image to a scalar. The result is a new,
+    detached tensor of the same shape and dtype; neither the image nor the network inside
+    ``loss_fn`` may change. The reference gradient is computed analytically.
+    """
+
+    def body() -> str:
+        _require_callable(fn, "input_gradient_step(image, loss_fn, lr)")
+        cases = _step_cases()
+        for index, case in enumerate(cases, 1):
+            image = case.image
+            inputs = f"image = {_describe(image)}, loss_fn: {case.description}, lr = {case.lr}"
+            before = image.clone()
+            params_before = [p.detach().clone() for p in case.params]
+            out = _call(fn, (image, case.loss_fn, case.lr), inputs,
+                        {"does not require grad": "make a copy of the image that requires grad, "
+                         "x = image.clone().requires_grad_(True), and differentiate the loss with respect to it."})
+            where = f"test case {index} of {len(cases)}"
+            if not isinstance(out, Tensor):
+                raise _Failure(f"expected a tensor ({where})", inputs=inputs, got=_describe(out),
+                               hint="return the updated image." if out is not None else
+                               "your function returns None: did you forget the `return`?")
+            if out is image or not torch.equal(image.detach(), before):
+                raise _Failure(f"the input image was changed in place ({where})", inputs=inputs,
+                               hint="return a NEW tensor (x.detach() - lr * grad); don't update `image` in place.")
+            if image.requires_grad:
+                raise _Failure(f"your function switched on requires_grad of the caller's image ({where})",
+                               inputs=inputs, hint="work on a copy: x = image.clone().requires_grad_(True).")
+            for p, p0 in zip(case.params, params_before):
+                if not torch.equal(p.detach(), p0):
+                    raise _Failure(f"the network's weights changed ({where})", inputs=inputs,
+                                   hint="style transfer optimises the INPUT: the network stays fixed. "
+                                   "Update only the image (no optimiser over the model's parameters).")
+            if out.requires_grad:
+                raise _Failure(f"the returned image still requires grad ({where})", inputs=inputs,
+                               expected="a detached tensor", got=_describe(out),
+                               hint="return a detached tensor: x.detach() - lr * grad, or do the update "
+                               "inside `with torch.no_grad():`.")
+            if tuple(out.shape) != tuple(image.shape) or out.dtype != image.dtype:
+                raise _Failure(f"wrong shape or dtype ({where})", inputs=inputs,
+                               expected=f"{str(image.dtype).replace('torch.', '')} tensor of shape {tuple(image.shape)}",
+                               got=_describe(out), hint="return the updated image itself, same shape and dtype.")
+            x, g, lr = _np(image), case.gradient, case.lr
+            expected = x - lr * g
+            rtol = _rtol(image.dtype)
+            got = _np(out)
+            if _close(got, expected, rtol):
+                continue
+            variants = [
+                ("that is gradient ASCENT: step against the gradient, x - lr * dL/dx.", lambda: x + lr * g),
+                ("scale the gradient by the learning rate: x - lr * dL/dx.", lambda: x - g),
+                ("return the new image x - lr * dL/dx, not the step.", lambda: -lr * g),
+                ("return the new image x - lr * dL/dx, not the gradient.", lambda: g),
+                ("the image did not move: is the gradient reaching the image? Call loss_fn on a copy that "
+                 "requires grad and differentiate with respect to that copy.", lambda: x),
+            ]
+            raise _Failure(
+                f"wrong updated image ({where})",
+                inputs=inputs,
+                expected=f"x - lr * dL/dx: {_values(expected)}",
+                got=_values(got),
+                hint=_diagnose(got, variants, rtol, "x_new = x - lr * dL/dx; get dL/dx with loss.backward() "
+                               "(x.grad) or torch.autograd.grad(loss, x)."),
+            )
+        return (f"{len(cases)} losses (quadratic, sin, a small conv net) give x - lr * dL/dx; "
+                "input and weights untouched, result detached.")
+
+    _grade("input_gradient_step", body)
+
+
+# ----------------------------------------------------------------------------------------------
+# 03 style reconstruction
+
+
+def _gram_np(f: np.ndarray) -> np.ndarray:
+    """Naive Gram matrices of (B, C, H, W) features: G[b, i, j] = sum_k F[b, i, k] F[b, j, k]."""
+    B, C = f.shape[:2]
+    X = f.reshape(B, C, -1)  # (B, C, M)
+    return np.einsum("bik,bjk->bij", X, X)  # (B, C, C)
+
+
+def _gram_cases() -> list[Tensor]:
+    return [
+        _rand((2, 3, 4, 5), 31, torch.float32, requires_grad=True),
+        _rand((3, 4, 2, 7), 32, torch.float64, requires_grad=True),
+        _rand((2, 5, 3, 3), 33, torch.float64, requires_grad=True),
+    ]
+
+
+def check_gram_matrix(fn: Callable[[Tensor], Tensor]) -> None:
+    """Check ``gram_matrix(F)``: (B, C, H, W) -> (B, C, C), G_ij = sum_k F_ik F_jk (unnormalised), vectorised."""
+
+    def body() -> str:
+        _require_callable(fn, "gram_matrix(F)")
+        cases = _gram_cases()
+        for index, F in enumerate(cases, 1):
+            inputs = _inputs(F=F)
+            before = F.detach().clone()
+            out = _call(fn, (F,), inputs)
+            _unchanged([before], [F], inputs)
+            B, C, H, W = F.shape
+            M = H * W
+            expected = _gram_np(_np(F))
+            where = f"test case {index} of {len(cases)}"
+            if not isinstance(out, Tensor):
+                raise _Failure(f"expected a tensor ({where})", inputs=inputs, got=_describe(out),
+                               hint="your function returns None: did you forget the `return`?" if out is None
+                               else "return a torch tensor of shape (B, C, C).")
+            shape = tuple(out.shape)
+            if shape != (B, C, C):
+                if shape == (B, M, M):
+                    hint = ("you computed F^T F, the (M x M) matrix of positions: the Gram matrix compares "
+                            "CHANNELS, G = F F^T with F reshaped to (B, C, H*W).")
+                elif shape == (C, C):
+                    got = _np(out)
+                    if _close(got, expected[0], _rtol(F.dtype)):
+                        hint = "keep the batch dimension: compute one Gram matrix per image (batched @ or torch.bmm)."
+                    elif _close(got, expected.sum(0), _rtol(F.dtype)):
+                        hint = ("keep the batch dimension: you summed the Gram matrices of all images; "
+                                "use a batched product (F @ F.transpose(1, 2) with F of shape (B, C, M)).")
+                    else:
+                        hint = "keep the batch dimension: the result is (B, C, C)."
+                elif shape == (B, C, M) or shape == (B, C, H, W):
+                    hint = "multiply the feature matrix by its transpose: G = F F^T, (B, C, M) @ (B, M, C)."
+                elif len(shape) == 2 and shape == (B * C, B * C):
+                    hint = "reshape to (B, C, H*W), not (B*C, H*W): keep images apart."
+                else:
+                    hint = "reshape F to (B, C, H*W) and multiply by its transpose: (B, C, M) @ (B, M, C) -> (B, C, C)."
+                raise _Failure(f"wrong shape ({where})", inputs=inputs,
+                               expected=f"shape {(B, C, C)} (B, C, C)", got=_describe(out), hint=hint)
+            if out.dtype != F.dtype:
+                raise _Failure(f"wrong dtype ({where})", inputs=inputs, expected=str(F.dtype), got=str(out.dtype),
+                               hint="keep the input's dtype (don't convert, don't build a float32 result).")
+            if not out.requires_grad:
+                raise _Failure(f"the Gram matrix is detached from the autograd graph ({where})", inputs=inputs,
+                               got=_describe(out), hint="use torch operations only (no .detach(), .numpy(), "
+                               "torch.tensor(...)): the style loss needs gradients through G.")
+            rtol = _rtol(F.dtype)
+            got = _np(out)
+            if _close(got, expected, rtol):
+                continue
+            variants = [
+                ("don't normalise: the Gram matrix here is unnormalised, G_ij = sum_k F_ik F_jk "
+                 "(the style loss E_l carries the 1/(4 N^2 M^2)); you divided by M = H*W.", lambda: expected / M),
+                ("don't normalise: the Gram matrix here is unnormalised (the style loss E_l carries the "
+                 "normalisation); you divided by C*H*W.", lambda: expected / (C * M)),
+                ("don't normalise: the Gram matrix here is unnormalised (the style loss carries the "
+                 "normalisation); you divided by B*C*H*W.", lambda: expected / (B * C * M)),
+                ("don't normalise: the Gram matrix here is unnormalised; you divided by C.", lambda: expected / C),
+                ("compute one Gram matrix per image: every entry of your batch holds the first image's.",
+                 lambda: np.broadcast_to(expected[:1], expected.shape)),
+                ("G_ij = sum_k F_ik F_jk is a sum of products over positions, not a product of sums.",
+                 lambda: np.einsum("bi,bj->bij", _np(F).reshape(B, C, M).sum(-1), _np(F).reshape(B, C, M).sum(-1))),
+            ]
+            raise _Failure(
+                f"wrong values ({where})",
+                inputs=inputs,
+                expected=f"(B, C, C) with G[0] = {_values(expected[0])}",
+                got=f"G[0] = {_values(got[0])}",
+                hint=_diagnose(got, variants, rtol, "G = F F^T with F reshaped to (B, C, H*W): "
+                               "G[b, i, j] = sum over positions k of F[b, i, k] * F[b, j, k]."),
+            )
+        _reject_loops(fn, lambda b, c, h, w: _rand((b, c, h, w), 34), "gram_matrix must be vectorised.")
+        return (f"{len(cases)} cases (batches of 2-3, non-square maps, float32/float64) match G = F F^T; "
+                "vectorised (no Python loop over positions or channels).")
+
+    _grade("gram_matrix", body)
+
+
+def _style_cases() -> list[tuple[Tensor, Tensor]]:
+    cases = []
+    for shape, seed, dtype in (((2, 3, 4, 5), 41, torch.float64), ((3, 4, 3, 6), 43, torch.float32),
+                               ((2, 6, 2, 3), 45, torch.float64)):
+        F = _rand(shape, seed, dtype, requires_grad=True)
+        S = _rand(shape, seed + 1, torch.float64, 0.0, 1.5)  # "style image" features
+        A = torch.from_numpy(_gram_np(S.numpy())).to(dtype)  # (B, N, N) unnormalised
+        cases.append((F, A))
+    return cases
+
+
+def check_style_layer_loss(fn: Callable[[Tensor, Tensor], Tensor]) -> None:
+    """Check ``style_layer_loss(F, A) = 1/(4 N^2 M^2) * sum (G(F) - A)^2`` summed over the batch.
+
+    F: (B, N, H, W) features (M = H*W), A: (B, N, N) unnormalised target Gram matrices.
+    """
+
+    def body() -> str:
+        _require_callable(fn, "style_layer_loss(F, A)")
+        cases = _style_cases()
+        for index, (F, A) in enumerate(cases, 1):
+            inputs = _inputs(F=F, A=A)
+            before = [F.detach().clone(), A.clone()]
+            out = _call(fn, (F, A), inputs, {
+                "must match the size of tensor": "G(F) must be (B, N, N) like A: the Gram matrix compares "
+                "channels (F F^T with F of shape (B, N, H*W)), not positions (F^T F is (B, M, M))."})
+            _unchanged(before, [F, A], inputs)
+            out = _scalar_output(out, inputs, graph=True, what="the style loss")
+            B, N, H, W = F.shape
+            M = H * W
+            G = _gram_np(_np(F))
+            a = _np(A)
+            D = G - a
+            expected = np.sum(D**2) / (4 * N**2 * M**2)
+            rtol = _rtol(F.dtype, out.dtype)
+            got = _np(out).reshape(())
+            if _close(got, expected, rtol):
+                continue
+            variants = [
+                ("missing the normalisation: E_l = 1/(4 N^2 M^2) sum (G - A)^2.", lambda: np.sum(D**2)),
+                ("that is one slide's 1/2 sum (G - A)^2; nstlib uses Gatys' E_l = 1/(4 N^2 M^2) sum (G - A)^2, "
+                 "which puts every layer on a comparable scale.", lambda: 0.5 * np.sum(D**2)),
+                ("missing the factor 1/4: E_l = 1/(4 N^2 M^2) sum (G - A)^2.", lambda: np.sum(D**2) / (N**2 * M**2)),
+                ("N and M are both squared: 1/(4 N^2 M^2), not 1/(4 N M).", lambda: np.sum(D**2) / (4 * N * M)),
+                ("N and M are both squared: 1/(4 N^2 M^2), not 1/(N M).", lambda: np.sum(D**2) / (N * M)),
+                ("N must be squared too: 1/(4 N^2 M^2).", lambda: np.sum(D**2) / (4 * N * M**2)),
+                ("M must be squared too: 1/(4 N^2 M^2).", lambda: np.sum(D**2) / (4 * N**2 * M)),
+                ("sum the squared differences, don't average them (.sum(), not .mean()); the normalisation "
+                 "is 1/(4 N^2 M^2).", lambda: np.mean(D**2)),
+                ("sum the squared differences, don't average them (.sum(), not .mean()); the normalisation "
+                 "is 1/(4 N^2 M^2).", lambda: np.mean(D**2) / (4 * N**2 * M**2)),
+                ("A is an UNnormalised Gram matrix: don't divide your G by N*M (or M) before comparing.",
+                 lambda: np.sum((G / (N * M) - a) ** 2) / (4 * N**2 * M**2)),
+                ("A is an UNnormalised Gram matrix: don't divide your G by N*M (or M) before comparing.",
+                 lambda: np.sum((G / M - a) ** 2) / (4 * N**2 * M**2)),
+                ("sum over the whole batch: you used only the first item.",
+                 lambda: np.sum(D[0] ** 2) / (4 * N**2 * M**2)),
+                ("sum over the batch, don't average over it.", lambda: np.sum(D**2) / (4 * N**2 * M**2) / B),
+                ("square the differences (no square root, no absolute value).",
+                 lambda: np.sqrt(np.sum(D**2)) / (4 * N**2 * M**2)),
+                ("square the differences (no square root, no absolute value).",
+                 lambda: np.sum(np.abs(D)) / (4 * N**2 * M**2)),
+            ]
+            raise _Failure(
+                f"wrong value (test case {index} of {len(cases)})",
+                inputs=inputs + f"  (N = {N}, M = {M})",
+                expected=f"{expected:.8g}",
+                got=f"{float(got):.8g}",
+                hint=_diagnose(got, variants, rtol, "E_l = 1/(4 N^2 M^2) * sum_ij (G_ij - A_ij)^2 with the "
+                               "unnormalised G = F F^T, N channels, M = H*W positions, summed over the batch."),
+            )
+        return f"{len(cases)} cases (batches of 2-3, non-square maps, float32/float64) match 1/(4 N^2 M^2) sum (G - A)^2."
+
+    _grade("style_layer_loss", body)
+
+
+# ----------------------------------------------------------------------------------------------
+# 04 texture synthesis
+
+# VGG-19's channel counts (Simonyan & Zisserman 2015, configuration E), as inputs for the check.
+_VGG19_BLOCKS = ((1, 64, 2), (2, 128, 2), (3, 256, 4), (4, 512, 4), (5, 512, 4))  # block, channels, convs
+
+
+def _vgg19_channels(layers: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for block, channels, convs in _VGG19_BLOCKS[:4]:
+        for i in range(1, convs + 1):
+            if layers == "convs_and_pools" or (layers == "conv1_1_and_pools" and (block, i) == (1, 1)):
+                out[f"conv{block}_{i}"] = channels
+        out[f"pool{block}"] = channels
+    return out
+
+
+def check_texture_model_size(fn: Callable[[dict[str, int]], int]) -> None:
+    """Check ``texture_model_size(channels) -> int``: unique Gram entries N_l (N_l + 1) / 2 summed over layers.
+
+    The reference counts the upper-triangular entries (diagonal included) of an N x N matrix with
+    ``torch.triu_indices``.
+    """
+
+    def body() -> str:
+        _require_callable(fn, "texture_model_size(channels)")
+        cases = [
+            _vgg19_channels("convs_and_pools"),  # conv1_1 ... pool4: Gatys' full texture model
+            _vgg19_channels("conv1_1_and_pools"),  # conv1_1, pool1 ... pool4
+            {"a": 3, "b": 5},
+            {"only": 7},
+            {"x": 10, "y": 1, "z": 4},
+        ]
+        for index, channels in enumerate(cases, 1):
+            inputs = f"channels = {channels}"
+            given = dict(channels)
+            out = _call(fn, (given,), inputs)
+            if given != channels:
+                raise _Failure("your function modified its input dict", inputs=inputs,
+                               hint="read the dict; don't pop or overwrite its entries.")
+            expected = sum(int(torch.triu_indices(n, n).shape[1]) for n in channels.values())
+            where = f"test case {index} of {len(cases)}"
+            if isinstance(out, Tensor) and out.numel() == 1:
+                out = out.item()
+            if isinstance(out, bool) or not isinstance(out, (int, float, np.integer, np.floating)):
+                raise _Failure(f"expected a number ({where})", inputs=inputs, expected=f"{expected:,}",
+                               got=_describe(out), hint="your function returns None: did you forget the `return`?"
+                               if out is None else "return one int: the total over all layers.")
+            if float(out) == expected:
+                continue
+            ns = list(channels.values())
+            variants = [
+                ("a Gram matrix is symmetric (G_ij = G_ji): count each pair once, N(N+1)/2 per layer, not N^2.",
+                 sum(n * n for n in ns)),
+                ("the diagonal entries G_ii count too: N(N+1)/2 per layer, not N(N-1)/2.",
+                 sum(n * (n - 1) // 2 for n in ns)),
+                ("the diagonal entries G_ii count too: N(N+1)/2 per layer, not N^2/2.", sum(n * n / 2 for n in ns)),
+                ("count the entries of each layer's Gram matrix, not the channels: N(N+1)/2 per layer.", sum(ns)),
+                ("compute N(N+1)/2 for EACH layer and add them up (not N(N+1)/2 of the total channel count).",
+                 sum(ns) * (sum(ns) + 1) // 2),
+                ("add up every layer in the dict, not only the first one.", ns[0] * (ns[0] + 1) // 2),
+                ("add up every layer in the dict, not only the last one.", ns[-1] * (ns[-1] + 1) // 2),
+            ]
+            hint = next((h for h, v in variants if float(v) == float(out)), "")
+            raise _Failure(
+                f"wrong count ({where})",
+                inputs=inputs,
+                expected=f"{expected:,}",
+                got=f"{out:,}" if isinstance(out, (int, np.integer)) else _short(out),
+                hint=hint or "unique entries of a symmetric N x N matrix: N(N+1)/2; sum over the layers.",
+            )
+        return f"{len(cases)} cases, including VGG-19 conv1_1..pool4 (852,128) and conv1_1 + pool1..pool4 (176,640)."
+
+    _grade("texture_model_size", body)
+
+
+# ----------------------------------------------------------------------------------------------
+# 05 style transfer
+
+
+def _total_cases() -> list[tuple[dict[str, Tensor], dict[str, Tensor], float, float, dict[str, float], dict[str, float]]]:
+    def terms(names: Sequence[str], seed: int, dtype: torch.dtype) -> dict[str, Tensor]:
+        values = _rand((len(names),), seed, torch.float64, 0.5, 3.0)
+        return {n: values[i].to(dtype).requires_grad_(True) for i, n in enumerate(names)}
+
+    style5 = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+    return [
+        (terms(["conv4_2"], 51, torch.float64), terms(style5, 52, torch.float64), 2.0, 5e-3,
+         {"conv4_2": 1.0}, dict(zip(style5, [0.1, 0.3, 0.2, 0.25, 0.15]))),
+        # weight dicts in a different key order than the terms: look weights up by name
+        (terms(["conv2_2", "conv4_2"], 53, torch.float32), terms(style5[:3], 54, torch.float32), 1e-3, 1.0,
+         {"conv4_2": 1.5, "conv2_2": 0.5}, {"conv3_1": 0.7, "conv1_1": 0.2, "conv2_1": 0.1}),
+        (terms(["conv4_2"], 55, torch.float64), terms(style5[1:], 56, torch.float64), 0.3, 7.0,
+         {"conv4_2": 2.0}, dict(zip(style5[1:], [0.4, 0.3, 0.2, 0.1]))),
+    ]
+
+
+def check_total_loss(fn: Callable[..., Tensor]) -> None:
+    """Check ``total_loss(content_terms, style_terms, alpha, beta, content_weights, style_weights)``.
+
+    L_total = alpha * sum_l wc_l L_content^l + beta * sum_l w_l E_l, with the terms and weights
+    given as dicts keyed by layer name (0-dim tensors and floats).
+    """
+
+    def body() -> str:
+        _require_callable(fn, "total_loss(content_terms, style_terms, alpha, beta, content_weights, style_weights)")
+        cases = _total_cases()
+        for index, (ct, st, alpha, beta, cw, sw) in enumerate(cases, 1):
+            fmt = lambda d: "{" + ", ".join(f"{k}: {float(v.detach()):.4g}" for k, v in d.items()) + "}"  # noqa: E731
+            dtype = str(next(iter(ct.values())).dtype).replace("torch.", "")
+            inputs = (f"content_terms = {fmt(ct)}, style_terms = {fmt(st)} ({dtype} 0-dim tensors), "
+                      f"alpha = {alpha}, beta = {beta}, content_weights = {cw}, style_weights = {sw}")
+            given = (dict(ct), dict(st), alpha, beta, dict(cw), dict(sw))
+            out = _call(fn, given, inputs, {"keyerror": "look the weight up by the term's layer name; "
+                                            "content weights go with content terms, style weights with style terms."})
+            out = _scalar_output(out, inputs, graph=True, what="the total loss")
+            c = {k: float(v.detach()) for k, v in ct.items()}
+            s = {k: float(v.detach()) for k, v in st.items()}
+            content = sum(cw[k] * c[k] for k in c)
+            style = sum(sw[k] * s[k] for k in s)
+            expected = alpha * content + beta * style
+            rtol = _rtol(out.dtype, next(iter(ct.values())).dtype)
+            got = _np(out).reshape(())
+            if _close(got, expected, rtol):
+                continue
+            zipped_c = sum(w * v for w, v in zip(cw.values(), c.values()))
+            zipped_s = sum(w * v for w, v in zip(sw.values(), s.values()))
+            variants = [
+                ("alpha and beta are swapped: alpha weighs the CONTENT term, beta the STYLE term (Gatys; one "
+                 "slide writes it the other way round).", lambda: beta * content + alpha * style),
+                ("use the per-layer weights: sum_l wc_l L_content^l and sum_l w_l E_l.",
+                 lambda: alpha * sum(c.values()) + beta * sum(s.values())),
+                ("use the per-layer style weights w_l: beta * sum_l w_l E_l.",
+                 lambda: alpha * content + beta * sum(s.values())),
+                ("use the per-layer content weights wc_l: alpha * sum_l wc_l L_content^l.",
+                 lambda: alpha * sum(c.values()) + beta * style),
+                ("sum over the layers, don't average.",
+                 lambda: alpha * content / len(c) + beta * style / len(s)),
+                ("look each weight up by its layer name (content_weights[name]): zipping two dicts pairs "
+                 "them by insertion order, which need not match.", lambda: alpha * zipped_c + beta * zipped_s),
+                ("include both terms: alpha * content + beta * style.", lambda: alpha * content),
+                ("include both terms: alpha * content + beta * style.", lambda: beta * style),
+                ("multiply the content sum by alpha and the style sum by beta.", lambda: content + style),
+            ]
+            raise _Failure(
+                f"wrong value (test case {index} of {len(cases)})",
+                inputs=inputs,
+                expected=f"{expected:.8g}",
+                got=f"{float(got):.8g}",
+                hint=_diagnose(got, variants, rtol, "alpha * sum_l content_weights[l] * content_terms[l] + "
+                               "beta * sum_l style_weights[l] * style_terms[l]."),
+            )
+        return f"{len(cases)} cases (1-2 content layers, 3-5 style layers, weight dicts in any order) match."
+
+    _grade("total_loss", body)
+
+
+def _tv_np(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertical and horizontal neighbour differences of (B, C, H, W) images."""
+    return np.diff(x, axis=2), np.diff(x, axis=3)  # (B, C, H-1, W), (B, C, H, W-1)
+
+
+def check_tv_loss(fn: Callable[[Tensor], Tensor]) -> None:
+    """Check ``tv_loss(img)``: sum over neighbouring pixel pairs of squared differences, both directions.
+
+    TV(x) = sum_{b,c,i,j} (x[b,c,i+1,j] - x[b,c,i,j])^2 + (x[b,c,i,j+1] - x[b,c,i,j])^2, vectorised.
+    """
+
+    def body() -> str:
+        _require_callable(fn, "tv_loss(img)")
+        cases = [
+            _rand((2, 3, 5, 7), 61, torch.float32, 0.0, 1.0, requires_grad=True),
+            _rand((3, 2, 4, 6), 62, torch.float64, 0.0, 1.0, requires_grad=True),
+            _rand((2, 3, 6, 4), 63, torch.float64, 0.0, 1.0, requires_grad=True),
+        ]
+        for index, img in enumerate(cases, 1):
+            inputs = _inputs(img=img)
+            before = img.detach().clone()
+            out = _call(fn, (img,), inputs)
+            _unchanged([before], [img], inputs)
+            out = _scalar_output(out, inputs, graph=True, what="the TV loss")
+            x = _np(img)
+            dh, dw = _tv_np(x)
+            expected = np.sum(dh**2) + np.sum(dw**2)
+            rtol = _rtol(img.dtype, out.dtype)
+            got = _np(out).reshape(())
+            if _close(got, expected, rtol):
+                continue
+            rh = np.roll(x, -1, axis=2) - x
+            rw = np.roll(x, -1, axis=3) - x
+            variants = [
+                ("square the differences (this is the squared TV of nstlib.losses.tv_loss), don't take "
+                 "absolute values.", lambda: np.sum(np.abs(dh)) + np.sum(np.abs(dw))),
+                ("add BOTH directions: vertical (rows i+1 vs i) and horizontal (columns j+1 vs j); you have "
+                 "only the vertical one.", lambda: np.sum(dh**2)),
+                ("add BOTH directions: vertical (rows i+1 vs i) and horizontal (columns j+1 vs j); you have "
+                 "only the horizontal one.", lambda: np.sum(dw**2)),
+                ("sum, don't average: .sum() not .mean().", lambda: np.mean(dh**2) + np.mean(dw**2)),
+                ("no square root: the anisotropic squared TV adds dh^2 and dw^2 separately.",
+                 lambda: np.sum(np.sqrt(dh[..., :, :-1] ** 2 + dw[..., :-1, :] ** 2))),
+                ("don't wrap around (torch.roll compares the last row with the first): use slices "
+                 "x[..., 1:, :] - x[..., :-1, :].", lambda: np.sum(rh**2) + np.sum(rw**2)),
+                ("sum over the whole batch: you used only the first image.",
+                 lambda: np.sum(dh[0] ** 2) + np.sum(dw[0] ** 2)),
+                ("no factor 1/2 here: TV = sum dh^2 + sum dw^2.", lambda: 0.5 * (np.sum(dh**2) + np.sum(dw**2))),
+                ("square each difference, then sum (not: sum, then square).",
+                 lambda: np.sum(dh) ** 2 + np.sum(dw) ** 2),
+            ]
+            raise _Failure(
+                f"wrong value (test case {index} of {len(cases)})",
+                inputs=inputs,
+                expected=f"{expected:.8g}",
+                got=f"{float(got):.8g}",
+                hint=_diagnose(got, variants, rtol, "TV = sum (x[..., 1:, :] - x[..., :-1, :])^2 + "
+                               "sum (x[..., :, 1:] - x[..., :, :-1])^2 over everything, batch included."),
+            )
+        _reject_loops(fn, lambda b, c, h, w: _rand((b, c, h, w), 64, low=0.0, high=1.0), "tv_loss must be vectorised.")
+        return (f"{len(cases)} cases (batches of 2-3, non-square images, float32/float64) match the squared "
+                "anisotropic TV; vectorised.")
+
+    _grade("tv_loss", body)
+
+
+# ----------------------------------------------------------------------------------------------
+# The score
+
+
+def _notebook_exercises(notebook: str | int) -> list[Exercise]:
+    key = str(notebook)
+    key = os.path.basename(key).removesuffix(".ipynb")
+    if key.isdigit():
+        key = f"{int(key):02d}"
+    chosen = [e for e in EXERCISES if e.notebook == key or e.notebook.startswith(key + "_")]
+    if not chosen:
+        known = sorted({e.notebook for e in EXERCISES})
+        raise ValueError(f"no exercises for notebook {notebook!r}; known notebooks: {', '.join(known)}")
+    return chosen
+
+
+_LABELS = {PASS: "PASS", FAIL: "FAIL", NOT_IMPLEMENTED: "not implemented yet", None: "not run"}
+
+
+def report(notebook: str | int | None = None) -> None:
+    """Print which exercises passed, failed or are not implemented yet, with a score line.
+
+    Args:
+        notebook: ``None`` for the exercises checked in this kernel session; or a notebook
+            (``"03"``, ``3``, ``"03_style_reconstruction"`` or its ``.ipynb`` path) to list all of that
+            notebook's exercises, those not checked yet shown as "not run".
+    """
+    if notebook is None:
+        chosen = [e for e in EXERCISES if e.id in _RESULTS]
+        title = "Exercises checked in this session"
+    else:
+        chosen = _notebook_exercises(notebook)
+        title = f"Exercises of notebook {chosen[0].notebook}"
+    if not chosen:
+        print(f"{title}: none yet. Run the check cells (nstlib.grading.check_...) first.")
+        return
+    statuses = [(_RESULTS[e.id].status if e.id in _RESULTS else None) for e in chosen]
+    passed = sum(s == PASS for s in statuses)
+    width = max(len(e.id) for e in chosen)
+    lines = [title + ":"]
+    for e, status in zip(chosen, statuses):
+        lines.append(f"  {_LABELS[status]:<20} {e.notebook[:2]}  {e.id:<{width}}  {e.title}")
+    lines.append(f"Score: {passed}/{len(chosen)} exercises pass.")
+    if passed == len(chosen):
+        lines.append("All done: well done!")
+    print("\n".join(lines))
