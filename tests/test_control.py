@@ -1,0 +1,151 @@
+"""Going further (Gatys et al. 2017): each option changes the result in the expected, measurable way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import nstlib
+import importlib
+
+tr = importlib.import_module("nstlib.transfer")
+from nstlib.control import layer_masks, match_color, rgb_to_yiq, yiq_to_rgb
+
+from .conftest import smooth_image
+
+
+@pytest.fixture()
+def spy(monkeypatch):
+    """Record what transfer hands to style_targets and synthesize (then run the real ones)."""
+    calls = {"style_images": [], "synthesize": []}
+    real_targets, real_synth = tr.style_targets, tr.synthesize
+
+    def targets(enc, image, layers, output_size=None):
+        calls["style_images"].append(image.detach().cpu().clone())
+        return real_targets(enc, image, layers, output_size=output_size)
+
+    def synth(enc, **kw):
+        calls["synthesize"].append(kw)
+        return real_synth(enc, **kw)
+
+    monkeypatch.setattr(tr, "style_targets", targets)
+    monkeypatch.setattr(tr, "synthesize", synth)
+    return calls
+
+
+def run(content, style, encoder, **kw):
+    kw.setdefault("steps", 3)
+    return nstlib.transfer(content, style, encoder=encoder, progress=False, size=kw.pop("size", 64), **kw)
+
+
+def test_yiq_round_trip_and_white():
+    x = torch.rand(2, 3, 5, 7, dtype=torch.float64)
+    torch.testing.assert_close(yiq_to_rgb(rgb_to_yiq(x)), x)
+    # by hand: Y of pure red is 0.299, of white 1 with I = Q = 0
+    assert rgb_to_yiq(torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1))[0, 0].item() == pytest.approx(0.299)
+
+
+def test_luminance_transfer_keeps_content_chrominance(encoder):
+    content = smooth_image(48, 64, seed=1) * torch.tensor([1.0, 0.6, 0.3]).view(1, 3, 1, 1)  # orange cast
+    style = smooth_image(64, 64, seed=2) * torch.tensor([0.2, 0.4, 1.0]).view(1, 3, 1, 1)  # blue cast
+    opts = dict(content_weight=0.0, style_layers=["conv1_1", "conv2_1"], steps=8)
+    res = run(content, style, encoder, preserve_color="luminance", **opts)
+    iq_out, iq_content = rgb_to_yiq(res.image)[:, 1:], rgb_to_yiq(content)[:, 1:]
+    plain = run(content, style, encoder, **opts)
+    # the chrominance is the content's (up to clamping into [0, 1]); not the case without the option
+    assert (iq_out - iq_content).abs().mean().item() < 0.01
+    assert (rgb_to_yiq(plain.image)[:, 1:] - iq_content).abs().mean().item() > 0.02
+    assert (rgb_to_yiq(res.image)[:, :1] - rgb_to_yiq(content)[:, :1]).abs().mean() > 1e-3  # luminance did change
+
+
+def test_histogram_matching_gives_style_the_content_colour_statistics(encoder, spy):
+    content = smooth_image(48, 64, seed=3) * torch.tensor([1.0, 0.7, 0.2]).view(1, 3, 1, 1)
+    style = smooth_image(64, 64, seed=4) * torch.tensor([0.1, 0.5, 1.0]).view(1, 3, 1, 1)
+    run(content, style, encoder, preserve_color="histogram", steps=1)
+    matched = spy["style_images"][0][0].reshape(3, -1).double().numpy()
+    ref = nstlib.load_image(content, size=64)[0].reshape(3, -1).double().numpy()
+    np.testing.assert_allclose(matched.mean(1), ref.mean(1), atol=0.02)
+    np.testing.assert_allclose(np.cov(matched), np.cov(ref), atol=0.003)
+
+
+def test_match_color_hand_example():
+    # a style whose channels are (a, 2a): mapped onto a content with mean 0.5 and the same spread per channel
+    style = torch.linspace(0, 0.5, 100).repeat(3, 1).reshape(1, 3, 10, 10)
+    content = torch.linspace(0.25, 0.75, 100).repeat(3, 1).reshape(1, 3, 10, 10)
+    out = match_color(style, content)
+    assert out.mean().item() == pytest.approx(0.5, abs=1e-3)
+    assert out.std().item() == pytest.approx(content.std().item(), rel=0.02)
+
+
+@pytest.mark.parametrize("scale, longer", [(0.5, 32), (1.0, 64), (2.0, 128)])
+def test_style_scale_resizes_the_style_image(encoder, spy, scale, longer):
+    run(smooth_image(48, 64), smooth_image(80, 80, seed=5), encoder, style_scale=scale, steps=1)
+    assert max(spy["style_images"][0].shape[-2:]) == longer
+
+
+def test_style_blend_targets_are_the_weighted_gram_average(encoder, spy):
+    a, b = smooth_image(64, 64, seed=6), smooth_image(64, 64, seed=7)
+    layers = ["conv1_1", "conv2_1"]
+    run(smooth_image(64, 64), [a, b], encoder, style_layers=layers, style_blend=[3, 1], steps=1)
+    got = spy["synthesize"][0]["style_targets"]
+    ta = nstlib.style_targets(encoder, a, layers, output_size=(64, 64))
+    tb = nstlib.style_targets(encoder, b, layers, output_size=(64, 64))
+    for name in layers:
+        torch.testing.assert_close(got[name], 0.75 * ta[name] + 0.25 * tb[name], rtol=1e-5, atol=1e-3)
+    one = run(smooth_image(64, 64), [a, b], encoder, style_layers=layers, style_blend=[1, 0], steps=4)
+    single = run(smooth_image(64, 64), a, encoder, style_layers=layers, steps=4)
+    torch.testing.assert_close(one.image, single.image)
+
+
+def test_mask_confines_style_to_its_region(encoder):
+    """With content weight 0, pixels whose receptive fields never meet the mask get no gradient, and
+    L-BFGS (its steps are combinations of gradients) leaves them exactly unchanged."""
+    content, style = smooth_image(64, 64, seed=8), smooth_image(64, 64, seed=9)
+    mask = torch.zeros(64, 64)
+    mask[:24] = 1.0  # style on the top 24 rows
+    res = run(content, style, encoder, style_layers=["conv1_1", "conv2_1"], content_weight=0.0, mask=mask, steps=6)
+    assert (res.image[..., :20, :] - content[..., :20, :]).abs().max() > 1e-3  # the region changed
+    # conv2_1's receptive field is 10 px: rows >= 24 + 2 (area pooling) + 10 are out of reach
+    torch.testing.assert_close(res.image[..., 40:, :], content[..., 40:, :], rtol=0, atol=1e-6)
+
+
+def test_empty_mask_means_no_style_term(encoder):
+    res = run(smooth_image(64, 64), smooth_image(64, 64, seed=10), encoder, mask=torch.zeros(64, 64), steps=2)
+    assert all(h[k] == 0.0 for h in res.history for k in h if k.startswith("style/"))
+    assert res.history[0]["content/conv4_2"] == 0.0  # init=content and no style: nothing to do
+
+
+def test_layer_masks_area_shares():
+    m = torch.zeros(8, 8)
+    m[:, :2] = 1.0  # a quarter of the columns
+    masks = layer_masks(m, ["conv1_1", "pool1", "pool2"], 8, 8)
+    assert masks["conv1_1"].shape == (1, 1, 8, 8) and masks["pool2"].shape == (1, 1, 2, 2)
+    assert masks["pool1"].mean().item() == pytest.approx(0.25)
+    assert masks["pool2"][0, 0, :, 0].tolist() == [0.5, 0.5]  # pool2 units cover 4 columns: half masked
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        layer_masks(m * 3, ["conv1_1"], 8, 8)
+
+
+def test_coarse_to_fine_starts_the_fine_stage_from_the_coarse_result(encoder):
+    content, style = smooth_image(96, 96, seed=11), smooth_image(96, 96, seed=12)
+    c2f = run(content, style, encoder, size=96, coarse_to_fine=48, steps=8, fine_steps=3)
+    coarse = c2f.info["coarse_result"]
+    assert coarse.image.shape[-2:] == (48, 48) and c2f.image.shape[-2:] == (96, 96)
+    assert len(coarse.history) == 8 and len(c2f.history) == 3
+    single = run(content, style, encoder, size=96, steps=3)
+    assert c2f.history[0]["total"] < single.history[0]["total"]  # a head start at full size
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"preserve_color": "hsv"}, "preserve_color must be"),
+        ({"style_scale": 0}, "style_scale = 0"),
+        ({"style_blend": [1, 2]}, "2 weights for 1 style"),
+        ({"coarse_to_fine": 200}, "coarse_to_fine = 200"),
+    ],
+)
+def test_bad_options(encoder, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        run(smooth_image(64, 64), smooth_image(64, 64), encoder, **kwargs)
