@@ -28,6 +28,13 @@ def _layers(text: str) -> dict[str, float]:
     return out
 
 
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.7,0.3, got {text!r}") from None
+
+
 def _add_common(p: argparse.ArgumentParser, size: int, steps: int) -> None:
     p.add_argument("-o", "--output", type=Path, help="PNG/JPEG file to write")
     p.add_argument("--size", type=int, default=size, help=f"longer side of the output in pixels (default {size})")
@@ -47,6 +54,19 @@ def _add_common(p: argparse.ArgumentParser, size: int, steps: int) -> None:
     p.add_argument("--style-weight", type=float, default=1e3, help="beta (default 1e3, so alpha/beta = 1e-3)")
     p.add_argument("--tv-weight", type=float, default=0.0, help="total-variation weight (default 0)")
     p.add_argument("--seed", type=int, default=0, help="random seed (noise init)")
+    g = p.add_argument_group("going further (Gatys et al. 2017)")
+    g.add_argument("--preserve-color", choices=["luminance", "histogram"], default=None,
+                   help="keep the content's colours: transfer luminance only, or match the style's colour "
+                        "histogram to the content first")
+    g.add_argument("--style-scale", type=float, default=1.0,
+                   help="style image size relative to the output (0.5: finer strokes, 2: coarser; default 1)")
+    g.add_argument("--style-blend", type=_floats, default=None, metavar="W1,W2,...",
+                   help="weights for several style images (default: equal)")
+    g.add_argument("--coarse-to-fine", type=int, default=None, metavar="PX",
+                   help="optimise at this longer side first, then refine at --size")
+    g.add_argument("--fine-steps", type=int, default=None, help="evaluations of the refinement stage (default steps/3)")
+    g.add_argument("--mask", default=None, metavar="PNG",
+                   help="grey-level image: style only where it is white (spatial control)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -67,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Stylise CONTENT with STYLE. Each may be an image file or a built-in "
                                     "image name (see 'python -m nstlib images').")
     tr.add_argument("content", help="content image: a file or a built-in name")
-    tr.add_argument("style", help="style image: a file or a built-in name")
+    tr.add_argument("style", nargs="+", help="style image(s): files or built-in names (several are blended)")
     _add_common(tr, size=256, steps=300)
     sub.add_parser("images", help="list the built-in images (name, kind, source, licence, offline)")
     return parser
@@ -93,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             init=args.init, pooling=args.pooling, content_layers=args.content_layers,
             style_layers=args.style_layers, content_weight=args.content_weight,
             style_weight=args.style_weight, tv_weight=args.tv_weight, seed=args.seed,
-            progress=not args.no_progress,
+            progress=not args.no_progress, preserve_color=args.preserve_color, style_scale=args.style_scale,
+            style_blend=args.style_blend, coarse_to_fine=args.coarse_to_fine, fine_steps=args.fine_steps,
+            mask=args.mask,
         )
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

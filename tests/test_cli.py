@@ -47,3 +47,20 @@ def test_transfer_missing_file_is_a_clear_error(tmp_path):
     assert out.returncode == 1
     assert "nope.jpg" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_going_further_flags(tmp_path):
+    rng = np.random.default_rng(1)
+    for name in ("c.png", "s1.png", "s2.png"):
+        Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(tmp_path / name)
+    mask = np.zeros((48, 48), dtype=np.uint8)
+    mask[:20] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    out = run("transfer", "c.png", "s1.png", "s2.png", "--style-blend", "0.7,0.3", "--preserve-color", "luminance",
+              "--style-scale", "0.5", "--coarse-to-fine", "32", "--fine-steps", "1", "--mask", "mask.png",
+              "--size", "48", "--steps", "2", "--style-layers", "conv1_1,conv2_1", "--no-progress", "-o", "o.png",
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert Image.open(tmp_path / "o.png").size == (48, 48)
+    bad = run("transfer", "c.png", "s1.png", "--style-blend", "x", "-o", "o2.png", cwd=tmp_path)
+    assert bad.returncode == 2 and "comma-separated numbers" in bad.stderr
