@@ -1,0 +1,241 @@
+"""The student-notebook generator: solutions stripped, hidden tests removed, outputs stripped,
+metadata kept, byte-identical re-generation, ``--check`` catches drift, and the committed student
+copies in notebooks/ equal a fresh generation of notebooks/source/."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from nstlib import assignments, grading
+from nstlib.assignments import AssignmentError, main, render, student_notebook, student_source
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE, DEST = REPO / "notebooks" / "source", REPO / "notebooks"
+
+
+def _solution_meta(grade_id: str) -> dict:
+    return {"nbgrader": {"grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3,
+                         "solution": True, "task": False}}
+
+
+def _check_meta(grade_id: str, points: int = 1) -> dict:
+    return {"nbgrader": {"grade": True, "grade_id": grade_id, "locked": True, "points": points,
+                         "schema_version": 3, "solution": False, "task": False}}
+
+
+CONTENT_SOLUTION = '''def content_loss(F, P):
+    """L = 1/2 sum (F - P)^2.
+
+    Args:
+        F, P: (B, C, H, W) feature maps.
+    """
+    ### BEGIN SOLUTION
+    diff = F - P  # (B, C, H, W)
+    return 0.5 * (diff ** 2).sum()
+    ### END SOLUTION'''
+
+CHECK_WITH_HIDDEN = '''grading.check_content_loss(content_loss)
+### BEGIN HIDDEN TESTS
+assert float(content_loss(torch.ones(1, 1, 1, 2), torch.zeros(1, 1, 1, 2))) == 1.0
+### END HIDDEN TESTS'''
+
+CLASS_SOLUTION = '''class Counter:
+    def conv1_1_parameters(self) -> int:
+        """Weights plus biases of conv1_1."""
+        if True:
+            ### BEGIN SOLUTION
+            return 64 * 3 * 3 * 3 + 64
+            ### END SOLUTION
+
+
+def conv1_1_parameters() -> int:
+    return Counter().conv1_1_parameters()'''
+
+
+def synthetic_master() -> nbformat.NotebookNode:
+    """A small master in the series' format: two exercises, a hidden test, a written answer, outputs."""
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                                "language_info": {"name": "python"}})
+    ran = new_code_cell("print('hello')", execution_count=3, outputs=[new_output("stream", name="stdout", text="hello\n")],
+                        metadata={"tags": ["nbval-ignore-output"], "execution": {"iopub.execute_input": "2026-01-01"}})
+    nb.cells = [
+        new_markdown_cell("# 99 Synthetic\n\nLearning objectives: ..."),
+        new_code_cell("import torch\nimport nstlib\nfrom nstlib import grading"),
+        new_markdown_cell("## Exercise 1: content loss\n\n$L = \\frac12 \\sum (F - P)^2$, F, P: (B, C, H, W)"),
+        new_code_cell(CONTENT_SOLUTION, metadata=_solution_meta("content_loss")),
+        new_code_cell(CHECK_WITH_HIDDEN, metadata=_check_meta("content_loss-check")),
+        new_code_cell(CLASS_SOLUTION, metadata=_solution_meta("conv1_1_parameters")),
+        new_code_cell("grading.check_conv1_1_parameters(conv1_1_parameters)", metadata=_check_meta("conv1_1_parameters-check")),
+        new_markdown_cell("Why 1/2?\n\n### BEGIN SOLUTION\nIt cancels the 2 of the derivative.\n### END SOLUTION",
+                          metadata=_solution_meta("why-half")),
+        ran,
+        new_code_cell("grading.report()"),
+    ]
+    nbformat.validate(nb)
+    return nb
+
+
+@pytest.fixture()
+def master_dir(tmp_path: Path) -> tuple[Path, Path]:
+    source, dest = tmp_path / "source", tmp_path / "student"
+    source.mkdir()
+    nbformat.write(synthetic_master(), source / "99_synthetic.ipynb")
+    return source, dest
+
+
+def test_solutions_are_replaced_by_a_stub_at_the_right_indentation():
+    student = student_notebook(synthetic_master())
+    code = student.cells[3].source
+    assert "diff = F - P" not in code and "BEGIN SOLUTION" not in code and "END SOLUTION" not in code
+    assert code.endswith('\n    raise NotImplementedError("Exercise: content_loss — replace this line with your code")')
+    assert '"""L = 1/2 sum (F - P)^2.' in code and "F, P: (B, C, H, W) feature maps." in code  # docstring kept
+    nested = student.cells[5].source
+    assert '\n            raise NotImplementedError("Exercise: conv1_1_parameters — replace' in nested
+    assert "64 * 3 * 3 * 3" not in nested
+    assert nested.endswith("return Counter().conv1_1_parameters()")  # code after the region is kept
+    assert student.cells[7].source == "Why 1/2?\n\nYOUR ANSWER HERE"
+
+
+def test_hidden_tests_are_removed():
+    check = student_notebook(synthetic_master()).cells[4].source
+    assert check == "grading.check_content_loss(content_loss)"
+
+
+def test_outputs_and_counts_stripped_metadata_kept():
+    master = synthetic_master()
+    student = student_notebook(master)
+    for cell in student.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+    assert student.cells[8].metadata == {"tags": ["nbval-ignore-output"]}  # timings dropped, tags kept
+    for m, s in zip(master.cells, student.cells):
+        assert m.metadata.get("nbgrader") == s.metadata.get("nbgrader")
+        assert m.get("id") == s.get("id")
+    assert student.metadata == master.metadata
+    assert master.cells[3].source == CONTENT_SOLUTION and master.cells[8].outputs  # master untouched
+    nbformat.validate(student)
+
+
+def _run_cells(nb: nbformat.NotebookNode) -> str:
+    """Execute a notebook's code cells in-process, in order; return what they printed."""
+    namespace: dict = {}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                exec(compile(cell.source, "<cell>", "exec"), namespace)  # noqa: S102
+    return out.getvalue()
+
+
+def test_master_passes_and_student_runs_top_to_bottom_with_not_implemented():
+    grading.reset()
+    printed = _run_cells(synthetic_master())
+    assert "PASS  content_loss:" in printed and "PASS  conv1_1_parameters:" in printed
+    assert "FAIL" not in printed and "Score: 2/2" in printed
+    grading.reset()
+    printed = _run_cells(student_notebook(synthetic_master()))
+    assert "not implemented yet  content_loss:" in printed and "not implemented yet  conv1_1_parameters:" in printed
+    assert "FAIL" not in printed and "PASS" not in printed
+    assert "Score: 0/2" in printed
+    grading.reset()
+
+
+def test_render_is_deterministic_and_generation_idempotent(master_dir, capsys):
+    source, dest = master_dir
+    assert main(["--source", str(source), "--dest", str(dest)]) == 0
+    student = dest / "99_synthetic.ipynb"
+    first = student.read_bytes()
+    assert first.endswith(b"}\n") and b'"execution_count": null' in first
+    assert render(nbformat.read(student, as_version=4)).encode() == first  # reading and writing back is stable
+    assert main(["--source", str(source), "--dest", str(dest)]) == 0
+    assert student.read_bytes() == first
+    assert "unchanged: " in capsys.readouterr().out
+    assert main(["--check", "--source", str(source), "--dest", str(dest)]) == 0
+    assert "ok: 1 student notebook(s) up to date" in capsys.readouterr().out
+
+
+def test_check_reports_edited_missing_and_orphan_copies(master_dir, capsys):
+    source, dest = master_dir
+    main(["--source", str(source), "--dest", str(dest)])
+    student = dest / "99_synthetic.ipynb"
+    student.write_bytes(student.read_bytes().replace(b"hello", b"HELLO"))  # a hand edit
+    capsys.readouterr()
+    assert main(["--check", "--source", str(source), "--dest", str(dest)]) == 1
+    assert "differs from a fresh generation" in capsys.readouterr().out
+    assert student.read_bytes().count(b"HELLO") == 1  # --check writes nothing
+    student.unlink()
+    assert main(["--check", "--source", str(source), "--dest", str(dest)]) == 1
+    assert "missing" in capsys.readouterr().out
+    main(["--source", str(source), "--dest", str(dest)])
+    (dest / "98_old.ipynb").write_text(render(synthetic_master()))
+    capsys.readouterr()
+    assert main(["--check", "--source", str(source), "--dest", str(dest)]) == 1
+    assert "98_old.ipynb (no master" in capsys.readouterr().out
+
+
+def _cell_nb(*cells) -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.cells = list(cells)
+    return nb
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def f():\n    ### BEGIN SOLUTION\n    return 1\n", "never closed"),
+        ("def f():\n    return 1\n    ### END SOLUTION\n", "without a '### BEGIN SOLUTION'"),
+        ("def f():\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n    ### END SOLUTION\n", "nested"),
+        ("### BEGIN SOLUTION\nanswer = 1792\n### END SOLUTION\n", "not inside a function"),
+        ("x = 1\n### BEGIN HIDDEN TESTS\nassert x\n", "never closed"),
+    ],
+)
+def test_malformed_regions_are_errors(source, message):
+    with pytest.raises(AssignmentError, match=message):
+        student_notebook(_cell_nb(new_code_cell(source)))
+
+
+def test_nbgrader_metadata_errors():
+    with pytest.raises(AssignmentError, match="already used"):
+        student_notebook(_cell_nb(new_code_cell("a = 1", metadata=_check_meta("same")),
+                                  new_code_cell("b = 1", metadata=_check_meta("same"))))
+    with pytest.raises(AssignmentError, match="has no '### BEGIN SOLUTION' region"):
+        student_notebook(_cell_nb(new_code_cell("def f():\n    return 1", metadata=_solution_meta("f"))))
+    meta = _check_meta("c")
+    del meta["nbgrader"]["points"]
+    with pytest.raises(AssignmentError, match="no 'points'"):
+        student_notebook(_cell_nb(new_code_cell("check(f)", metadata=meta)))
+
+
+def test_student_source_doc_example_and_markdown_without_markers():
+    assert student_source("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION") == \
+        'def f(x):\n    raise NotImplementedError("Exercise: f — replace this line with your code")'
+    nb = student_notebook(_cell_nb(new_markdown_cell("My answer is 42.", metadata=_solution_meta("q"))))
+    assert nb.cells[0].source == "YOUR ANSWER HERE"
+
+
+def test_module_entry_point(master_dir):
+    source, dest = master_dir
+    cmd = [sys.executable, "-m", "nstlib.assignments", "--source", str(source), "--dest", str(dest)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0 and "wrote:" in done.stdout
+    assert subprocess.run(cmd + ["--check"], capture_output=True, text=True).returncode == 0
+
+
+def test_committed_student_copies_equal_a_fresh_generation(tmp_path, capsys):
+    """CI's drift check. While no master exists yet, the same check runs on a synthetic master."""
+    source, dest = SOURCE, DEST
+    if not assignments.masters(SOURCE):
+        source, dest = tmp_path / "source", tmp_path / "student"
+        source.mkdir()
+        nbformat.write(synthetic_master(), source / "01_synthetic.ipynb")
+        assert main(["--source", str(source), "--dest", str(dest)]) == 0
+    code = main(["--check", "--source", str(source), "--dest", str(dest)])
+    assert code == 0, f"stale student notebooks; run `python -m nstlib.assignments`:\n{capsys.readouterr().out}"
