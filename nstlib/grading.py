@@ -11,7 +11,9 @@ backward interval walk; no stored answer files, and not ``nstlib.losses``), and 
   (missing 1/2, mean instead of sum, transposed Gram, off-by-one, alpha/beta swapped, ...).
   A FAIL raises ``AssertionError`` so that nbgrader's autograde (or a CI run) scores it.
 - ``not implemented yet`` when the student's function still raises ``NotImplementedError`` (the
-  generated stub). This does *not* raise, so a student notebook runs top to bottom.
+  generated stub). This does *not* raise, so a student notebook runs top to bottom; under
+  nbgrader's autograde/validate (``NBGRADER_EXECUTION``) or ``NSTLIB_GRADING_STRICT=1`` it raises
+  ``AssertionError`` too, so an unsolved exercise scores 0 (see :func:`strict`).
 
 The vectorised exercises (``gram_matrix``, ``tv_loss``) also reject Python loops over positions or
 channels: the check counts the bytecode instructions executed in the student's own code
@@ -69,6 +71,7 @@ __all__ = [
     "report",
     "results",
     "reset",
+    "strict",
 ]
 
 PASS, FAIL, NOT_IMPLEMENTED = "pass", "fail", "not implemented"
@@ -143,6 +146,18 @@ class _Failure(Exception):
         return "\n".join(lines)
 
 
+def strict() -> bool:
+    """True when an unimplemented exercise must fail rather than only print "not implemented yet".
+
+    That is under nbgrader's ``autograde`` and ``validate`` (which set ``NBGRADER_EXECUTION``), so a
+    submission that leaves the stub in place scores 0 for that check cell, or when
+    ``NSTLIB_GRADING_STRICT=1`` is set (any other grading script).
+    """
+    if os.environ.get("NBGRADER_EXECUTION", "").strip().lower() in {"autograde", "validate"}:
+        return True
+    return os.environ.get("NSTLIB_GRADING_STRICT", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def _record(exercise: str, status: str, message: str) -> None:
     _RESULTS[exercise] = Outcome(exercise, status, message)
 
@@ -159,6 +174,8 @@ def _grade(exercise: str, body: Callable[[], str]) -> None:
         )
         _record(exercise, NOT_IMPLEMENTED, message)
         print(message)
+        if strict():
+            raise AssertionError(f"{exercise}: not implemented (strict grading scores it 0)") from None
         return
     except _Failure as failure:
         message = failure.render(exercise)

@@ -533,6 +533,22 @@ def test_stub_reports_not_implemented_without_raising(check, capsys):
     assert grading.results()[check.__name__.removeprefix("check_")].status == grading.NOT_IMPLEMENTED
 
 
+@pytest.mark.parametrize(("var", "value"), [("NBGRADER_EXECUTION", "autograde"), ("NBGRADER_EXECUTION", "validate"),
+                                            ("NSTLIB_GRADING_STRICT", "1")])
+def test_stub_scores_zero_under_autograde(var, value, monkeypatch, capsys):
+    """nbgrader autograde awards a check cell's points when it does not raise: a stub must raise there."""
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.delenv("NSTLIB_GRADING_STRICT", raising=False)
+    monkeypatch.setenv(var, value)
+    assert grading.strict()
+    with pytest.raises(AssertionError, match="not implemented"):
+        check_tv_loss(_stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    check_tv_loss(tv_loss)  # a solution still passes
+    monkeypatch.delenv(var)
+    assert not grading.strict()
+
+
 def test_style_loss_using_an_unimplemented_gram_is_not_implemented(capsys):
     def my_gram(F):
         raise NotImplementedError("Exercise: gram_matrix — replace this line with your code")
