@@ -97,7 +97,6 @@ EXERCISES: tuple[Exercise, ...] = (
     Exercise("total_loss", "05_style_transfer", "alpha * content + beta * style"),
     Exercise("tv_loss", "05_style_transfer", "total-variation loss, vectorised"),
 )
-_BY_ID = {e.id: e for e in EXERCISES}
 
 
 @dataclass(frozen=True)
