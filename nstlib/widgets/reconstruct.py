@@ -1,0 +1,200 @@
+"""Notebooks 02 and 03: reconstruct an image from one layer's content or some layers' style.
+
+- :class:`ContentReconstructionWidget`: a layer dropdown and a steps slider; *Run* calls
+  :func:`nstlib.reconstruct_content` (white noise -> match F^l to P^l, style weight 0).
+- :class:`StyleReconstructionWidget`: one checkbox per style layer (equal weights w_l over the
+  ticked ones) and a steps slider; *Run* calls :func:`nstlib.reconstruct_style` (white noise ->
+  match G^l to A^l, content weight 0).
+
+Both are ``ipywidgets.VBox`` subclasses (evaluate one as the last line of a cell). The preview and
+the loss curve update live while the optimisation runs (through :class:`nstlib.widgets.panel.LiveView`,
+the same machinery and CSS classes as the transfer panels). ``widget.run()`` is what the button does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import ipywidgets as widgets
+from torch import Tensor
+
+from ..config import pick
+from ..image import load_image
+from ..optim import SynthesisResult
+from ..transfer import GATYS_STYLE_LAYERS, get_encoder, reconstruct_content, reconstruct_style
+from ..vgg import VGG19Features
+from .panel import LOSS_PLOT_CLASS, PREVIEW_CLASS, RUN_CLASS, STATUS_CLASS, LiveView, image_png, loss_plot_png
+
+__all__ = [
+    "ContentReconstructionWidget",
+    "StyleReconstructionWidget",
+    "CONTENT_RECONSTRUCTION_LAYERS",
+    "STYLE_RECONSTRUCTION_LAYERS",
+]
+
+#: Gatys et al. 2016, Fig. 1 (top): content reconstructions from these layers.
+CONTENT_RECONSTRUCTION_LAYERS: tuple[str, ...] = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
+#: Gatys et al. 2016, Fig. 1 (bottom): style reconstructions from conv1_1, ..., conv5_1.
+STYLE_RECONSTRUCTION_LAYERS: tuple[str, ...] = tuple(GATYS_STYLE_LAYERS)
+
+
+class _ReconstructionWidget(widgets.VBox):
+    """Shared parts: the target image, steps slider, Run button, status, live preview and loss plot."""
+
+    def __init__(self, image: Any, *, size: int | None, steps: int | None, encoder: VGG19Features | None,
+                 min_interval: float, preview_width: int) -> None:
+        super().__init__()
+        self.encoder = encoder if encoder is not None else get_encoder()
+        self.image: Tensor = load_image(image, size=size if size is not None else pick(128, 48))  # (1, 3, H, W)
+        self.min_interval = min_interval
+        self.result: SynthesisResult | None = None
+        self.error: BaseException | None = None
+        self.view: LiveView | None = None
+        self.steps_slider = widgets.IntSlider(
+            value=steps if steps is not None else pick(100, 10), min=1, max=500, step=1, description="steps",
+            continuous_update=False, tooltip="loss evaluations (each a forward and backward pass through VGG-19)",
+        )
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play",
+                                         tooltip="optimise a white-noise image's pixels")
+        self.run_button.add_class(RUN_CLASS)
+        self.run_button.on_click(lambda _button: self.run())
+        self.status = widgets.Label(value="Ready: choose and press Run.")
+        self.status.add_class(STATUS_CLASS)
+        self.preview = widgets.Image(format="png", width=preview_width)
+        self.preview.add_class(PREVIEW_CLASS)
+        self.loss_plot = widgets.Image(value=loss_plot_png([]), format="png", width=380)
+        self.loss_plot.add_class(LOSS_PLOT_CLASS)
+        self._original = widgets.Image(value=image_png(self.image), format="png", width=preview_width)
+
+    def _assemble(self, controls: list[widgets.Widget]) -> None:
+        self.children = [
+            widgets.HBox([
+                widgets.VBox([widgets.Label("target image"), self._original]),
+                widgets.VBox([widgets.Label("reconstruction (live)"), self.preview]),
+                self.loss_plot,
+            ]),
+            widgets.HBox([*controls, self.steps_slider]),
+            widgets.HBox([self.run_button, self.status]),
+        ]
+
+    def _reconstruct(self, steps: int, callback) -> SynthesisResult:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """A few words on the current settings (for the status line)."""
+        raise NotImplementedError
+
+    def run(self, raise_errors: bool = False) -> SynthesisResult | None:
+        """Reconstruct with the current settings (what *Run* does); returns and keeps ``self.result``.
+
+        Errors (e.g. no layer ticked) go to the status line and ``self.error``; ``raise_errors=True``
+        re-raises them instead.
+        """
+        self.error = None
+        self.run_button.disabled = True
+        steps = int(self.steps_slider.value)
+        self.status.value = f"Running: {self.describe()} ..."
+        try:
+            self.view = LiveView(self.preview, self.loss_plot, self.status, steps=steps,
+                                 min_interval=self.min_interval)
+            result = self._reconstruct(steps, self.view.callback)
+        except Exception as err:  # noqa: BLE001 - shown in the widget rather than as a traceback
+            self.error = err
+            self.status.value = f"Error: {err}"
+            if raise_errors:
+                raise
+            return None
+        finally:
+            self.run_button.disabled = False
+        self.view.finish(result)
+        self.result = result
+        self.status.value = f"Done ({self.describe()}): {result.message}"
+        return result
+
+    def show(self) -> None:
+        """Display the widget (the same as evaluating it as the last line of a cell)."""
+        from IPython.display import display
+
+        display(self)
+
+
+class ContentReconstructionWidget(_ReconstructionWidget):
+    """Pick a layer and a number of steps; *Run* reconstructs the image from that layer's features.
+
+    Args:
+        image: anything :func:`nstlib.load_image` accepts (default the cat ``"chelsea"``).
+        layers: the dropdown's choices (default conv1_2 ... conv5_2, as in Gatys et al. 2016 Fig. 1).
+        layer: the layer selected first.
+        size: the image's longer side in px (default ``pick(128, 48)``).
+        steps: the slider's first value (default ``pick(100, 10)``).
+        encoder: the VGG-19 (default :func:`nstlib.get_encoder`).
+        min_interval: seconds between two live redraws.
+
+    Attributes:
+        layer_dropdown, steps_slider, run_button, status, preview, loss_plot: the controls.
+        result: the last :class:`~nstlib.SynthesisResult` (``None`` before the first run).
+    """
+
+    def __init__(self, image: Any = "chelsea", layers: Sequence[str] = CONTENT_RECONSTRUCTION_LAYERS,
+                 layer: str = "conv4_2", *, size: int | None = None, steps: int | None = None,
+                 encoder: VGG19Features | None = None, min_interval: float = 0.5, preview_width: int = 220) -> None:
+        super().__init__(image, size=size, steps=steps, encoder=encoder, min_interval=min_interval,
+                         preview_width=preview_width)
+        layers = self.encoder.check_layers(list(layers))
+        self.layer_dropdown = widgets.Dropdown(options=layers, value=layer if layer in layers else layers[0],
+                                               description="layer", tooltip="the layer l whose F^l must match P^l")
+        self.preview.value = image_png(self.image * 0 + 0.5)
+        self._assemble([self.layer_dropdown])
+
+    def describe(self) -> str:
+        return f"content of {self.layer_dropdown.value}, {self.steps_slider.value} steps"
+
+    def _reconstruct(self, steps: int, callback) -> SynthesisResult:
+        return reconstruct_content(self.image, self.layer_dropdown.value, size=None, steps=steps,
+                                   encoder=self.encoder, progress=False, callback=callback)
+
+
+class StyleReconstructionWidget(_ReconstructionWidget):
+    """Tick style layers and pick a number of steps; *Run* reconstructs the image's style from them.
+
+    The ticked layers get equal weights w_l = 1 / (number ticked), as in Gatys et al. 2016.
+
+    Args:
+        image: anything :func:`nstlib.load_image` accepts (default ``"brush_strokes"``).
+        layers: one checkbox per layer (default conv1_1 ... conv5_1).
+        ticked: the layers ticked first (default: all).
+        size, steps, encoder, min_interval: as for :class:`ContentReconstructionWidget`.
+
+    Attributes:
+        layer_boxes: {layer: Checkbox}. Others as for :class:`ContentReconstructionWidget`.
+    """
+
+    def __init__(self, image: Any = "brush_strokes", layers: Sequence[str] = STYLE_RECONSTRUCTION_LAYERS,
+                 ticked: Sequence[str] | None = None, *, size: int | None = None, steps: int | None = None,
+                 encoder: VGG19Features | None = None, min_interval: float = 0.5, preview_width: int = 220) -> None:
+        super().__init__(image, size=size, steps=steps, encoder=encoder, min_interval=min_interval,
+                         preview_width=preview_width)
+        layers = self.encoder.check_layers(list(layers))
+        ticked = set(layers if ticked is None else self.encoder.check_layers(list(ticked)))
+        self.layer_boxes = {
+            name: widgets.Checkbox(value=name in ticked, description=name, indent=False,
+                                   layout=widgets.Layout(width="90px"))
+            for name in layers
+        }
+        self.preview.value = image_png(self.image * 0 + 0.5)
+        self._assemble([widgets.Label("style layers:"), *self.layer_boxes.values()])
+
+    def selected(self) -> list[str]:
+        """The ticked layers, shallow to deep."""
+        return [name for name, box in self.layer_boxes.items() if box.value]
+
+    def describe(self) -> str:
+        return f"style of {'+'.join(self.selected()) or 'no layer'}, {self.steps_slider.value} steps"
+
+    def _reconstruct(self, steps: int, callback) -> SynthesisResult:
+        layers = self.selected()
+        if not layers:
+            raise ValueError("tick at least one style layer")
+        return reconstruct_style(self.image, layers, size=None, steps=steps, encoder=self.encoder,
+                                 progress=False, callback=callback)
