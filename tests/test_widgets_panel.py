@@ -1,0 +1,259 @@
+"""TransferPanel and TexturePanel: the CSS-class contract, widgets -> synthesize settings, live updates.
+
+The panels are driven as the browser would drive them: set widget values, press the Run button
+(``Button.click()`` fires the same handlers as a click in JupyterLab), then look at the widgets.
+Tiny seeded images and a random-weight float32 encoder keep every run well under a second.
+"""
+
+from __future__ import annotations
+
+import io
+
+import ipywidgets as widgets
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nstlib.widgets.panel import (
+    LOSS_PLOT_CLASS,
+    PREVIEW_CLASS,
+    RUN_CLASS,
+    STATUS_CLASS,
+    LAYER_WEIGHT_CLASS,
+    LiveView,
+    TexturePanel,
+    TransferPanel,
+    image_png,
+    loss_plot_png,
+)
+from tests.conftest import smooth_image
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+STYLE5 = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+TEXTURE5 = ["conv1_1", "pool1", "pool2", "pool3", "pool4"]
+
+
+def walk(widget: widgets.Widget):
+    """Every widget in the tree below ``widget`` (itself included)."""
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from walk(child)
+
+
+def with_class(panel: widgets.Widget, cls: str) -> list[widgets.Widget]:
+    return [w for w in walk(panel) if cls in getattr(w, "_dom_classes", ())]
+
+
+def decode(png: bytes | memoryview) -> np.ndarray:
+    png = bytes(png)  # ipywidgets keeps Image.value as a memoryview
+    assert png.startswith(PNG_MAGIC)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+# min_interval=60: only the final redraw (rendering a plot costs ~0.1-0.5 s); the live test lowers it.
+@pytest.fixture()
+def transfer_panel(encoder) -> TransferPanel:
+    return TransferPanel(smooth_image(32, 40, seed=1), smooth_image(32, 32, seed=2), encoder=encoder,
+                         size=32, steps=5, min_interval=60.0)
+
+
+@pytest.fixture()
+def texture_panel(encoder) -> TexturePanel:
+    return TexturePanel(smooth_image(32, 32, seed=3), encoder=encoder, size=24, steps=5, min_interval=60.0)
+
+
+# ------------------------------------------------------------------------------------------ contract
+
+
+@pytest.mark.parametrize("which, layers", [("transfer", STYLE5), ("texture", TEXTURE5)])
+def test_css_contract(which, layers, transfer_panel, texture_panel):
+    panel = transfer_panel if which == "transfer" else texture_panel
+    assert isinstance(panel, widgets.DOMWidget)  # displayable as is
+    sliders = with_class(panel, LAYER_WEIGHT_CLASS)
+    assert [s.description for s in sliders] == layers
+    for s in sliders:
+        assert isinstance(s, widgets.FloatSlider)
+        # one ArrowRight press moves the value by `step`: it must be a visible, in-range change
+        assert 0 < s.step <= (s.max - s.min) / 10 and s.value + s.step <= s.max
+    for cls, kind in ((RUN_CLASS, widgets.Button), (PREVIEW_CLASS, widgets.Image),
+                      (LOSS_PLOT_CLASS, widgets.Image), (STATUS_CLASS, widgets.Label)):
+        found = with_class(panel, cls)
+        assert len(found) == 1 and isinstance(found[0], kind), cls
+    for cls in (PREVIEW_CLASS, LOSS_PLOT_CLASS):
+        image = with_class(panel, cls)[0]
+        assert image.format == "png" and bytes(image.value).startswith(PNG_MAGIC)
+    assert (LAYER_WEIGHT_CLASS, RUN_CLASS, PREVIEW_CLASS, LOSS_PLOT_CLASS, STATUS_CLASS) == (
+        "nstlib-layer-weight", "nstlib-run", "nstlib-preview", "nstlib-loss-plot", "nstlib-status")
+
+
+# ---------------------------------------------------------------------------- widgets -> settings
+
+
+def test_transfer_settings_follow_the_widgets(transfer_panel):
+    p = transfer_panel
+    assert p.ratio_slider.value == pytest.approx(1e-3) and p.beta == pytest.approx(1e3)  # Gatys' alpha/beta
+    p.layer_sliders["conv3_1"].value = 0.0
+    p.layer_sliders["conv1_1"].value = 0.5
+    p.ratio_slider.value = 1e-2
+    p.content_dropdown.value = "conv2_2"
+    p.init_dropdown.value = "noise"
+    p.optimizer_dropdown.value = "adam"
+    p.steps_slider.value = 10
+    s = p.settings()
+    assert s["style_layers"] == pytest.approx({"conv1_1": 0.5, "conv2_1": 0.2, "conv3_1": 0.0,
+                                               "conv4_1": 0.2, "conv5_1": 0.2})
+    assert s["content_layers"] == {"conv2_2": 1.0} and list(s["content_targets"]) == ["conv2_2"]
+    assert (s["content_weight"], s["style_weight"]) == (1.0, pytest.approx(100.0))
+    assert (s["init"], s["optimizer"], s["steps"]) == ("noise", "adam", 10)
+
+    result = p.run(raise_errors=True)
+    assert len(result.history) == 10
+    expected = {"content/conv2_2": 1.0, "style/conv1_1": 50.0, "style/conv2_1": 20.0, "style/conv3_1": 0.0,
+                "style/conv4_1": 20.0, "style/conv5_1": 20.0}
+    assert result.term_weights == pytest.approx(expected)
+    assert "style/conv3_1" not in result.history[0]  # a layer with weight 0 is not even computed
+
+
+def test_content_target_matches_the_encoder_and_is_cached(transfer_panel, encoder):
+    p = transfer_panel
+    target = p.settings()["content_targets"]["conv4_2"]
+    torch.testing.assert_close(target, encoder(p.content_image, ["conv4_2"])["conv4_2"])
+    assert p.settings()["content_targets"]["conv4_2"] is target  # computed once per layer
+
+
+def test_texture_settings_follow_the_widgets(texture_panel):
+    p = texture_panel
+    p.layer_sliders["pool4"].value = 0.0
+    p.seed_box.value = 7
+    s = p.settings()
+    assert s["style_layers"] == pytest.approx({"conv1_1": 0.2, "pool1": 0.2, "pool2": 0.2, "pool3": 0.2, "pool4": 0.0})
+    assert (s["content_weight"], s["init"], s["size"], s["seed"]) == (0.0, "noise", (24, 24), 7)
+
+
+# ------------------------------------------------------------------------------------- running
+
+
+def test_run_button_updates_preview_and_plot_live(transfer_panel):
+    import matplotlib.pyplot as plt
+
+    p = transfer_panel
+    p.min_interval, p.max_draw_share = 0.0, 1.0  # redraw at every evaluation
+    previews, statuses = [], []
+    p.preview.observe(lambda change: previews.append(bytes(change["new"])), names="value")
+    p.status.observe(lambda change: statuses.append(change["new"]), names="value")
+    figures_before = plt.get_fignums()
+
+    p.run_button.click()  # what a click in the browser does
+
+    assert p.result is not None and len(p.result.history) == 5
+    # one redraw per evaluation while running, then the best image at the end (no change event
+    # when the best is the last evaluation's image: ipywidgets only sends new values)
+    assert len(previews) in (5, 6) and len(set(previews)) >= 2
+    assert [s for s in statuses if s.startswith("Running: evaluation")] == [
+        f"Running: evaluation {k} / 5, total loss {h['total']:.4g}" for k, h in enumerate(p.result.history, 1)]
+    assert p.status.value.startswith("Done") and "5 evaluations" in p.status.value
+    assert not p.run_button.disabled
+    np.testing.assert_array_equal(decode(p.preview.value), decode(image_png(p.result.image)))
+    assert bytes(p.loss_plot.value).startswith(PNG_MAGIC)
+    assert plt.get_fignums() == figures_before  # rendered off-screen (Agg), nothing left for inline display
+
+
+def test_slider_then_run_changes_preview_and_plot(transfer_panel):
+    """What the browser test does: move the first layer-weight slider 3 steps, press Run."""
+    p = transfer_panel
+    preview0, plot0 = decode(p.preview.value).astype(float), decode(p.loss_plot.value).astype(float)
+    slider = with_class(p, LAYER_WEIGHT_CLASS)[0]
+    slider.value = slider.value + 3 * slider.step  # three ArrowRight presses
+    p.run_button.click()
+    assert p.status.value.startswith("Done")
+    assert p.result.term_weights["style/conv1_1"] == pytest.approx(p.beta * 0.35)
+    preview1, plot1 = decode(p.preview.value).astype(float), decode(p.loss_plot.value).astype(float)
+    assert preview1.shape == preview0.shape == (26, 32, 3)  # placeholder has the output's size
+    assert np.abs(preview1 - preview0).mean() > 0.5
+    assert plot1.shape == plot0.shape and np.abs(plot1 - plot0).mean() > 0.05
+
+
+def test_texture_run_lowers_the_loss(texture_panel):
+    p = texture_panel
+    noise = p.preview.value
+    result = p.run(raise_errors=True)
+    assert p.status.value.startswith("Done")
+    assert result.image.shape == (1, 3, 24, 24)
+    assert result.best_loss < result.history[0]["total"]
+    assert set(result.term_weights) == {f"style/{k}" for k in TEXTURE5}
+    assert bytes(p.preview.value) != bytes(noise)
+
+
+def test_all_weights_zero_is_reported_in_the_status(texture_panel):
+    p = texture_panel
+    for s in p.layer_sliders.values():
+        s.value = 0.0
+    assert p.run() is None
+    assert p.status.value.startswith("Error") and "slider" in p.status.value
+    assert isinstance(p.error, ValueError) and not p.run_button.disabled
+    with pytest.raises(ValueError, match="layer weight"):
+        p.run(raise_errors=True)
+
+
+def test_bad_arguments(encoder):
+    img = smooth_image(32, 32)
+    with pytest.raises(ValueError, match="content_layer"):
+        TransferPanel(img, img, encoder=encoder, size=32, content_layer="conv9_9")
+    with pytest.raises(ValueError, match="ratio"):
+        TransferPanel(img, img, encoder=encoder, size=32, ratio=0.0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        TexturePanel(img, encoder=encoder, size=32, layers={"pool1": 2.0})
+    with pytest.raises(ValueError, match="unknown VGG-19 layer"):
+        TexturePanel(img, encoder=encoder, size=32, layers=["pool9"])
+
+
+# ----------------------------------------------------------------------------- live view, images
+
+
+def live_view(**kwargs) -> LiveView:
+    return LiveView(widgets.Image(format="png"), widgets.Image(format="png"), widgets.Label(), steps=8, **kwargs)
+
+
+def test_live_view_throttles_redraws():
+    now = [0.0]
+    view = live_view(min_interval=0.5, clock=lambda: now[0])
+    img = torch.rand(1, 3, 8, 8)
+    for step in range(8):  # evaluations at t = 0, 0.25, ..., 1.75 s; drawing takes no time
+        now[0] = 0.25 * step
+        view.callback(step, img, {"step": step, "total": 10.0 - step, "time": now[0], "style/pool1": 1.0})
+    assert view.redraws == 4  # t = 0, 0.5, 1.0, 1.5
+    assert len(view.history) == 8
+    assert view.status.value.startswith("Running: evaluation 7 / 8")
+
+
+def test_live_view_limits_the_time_spent_drawing():
+    now = [0.0]
+    view = live_view(min_interval=0.0, max_draw_share=0.25, clock=lambda: now[0])
+    draw = view.draw
+
+    def slow_draw(image):  # each redraw takes 0.3 s
+        draw(image)
+        now[0] += 0.3
+
+    view.draw = slow_draw
+    for step in range(20):  # an evaluation every 0.1 s of optimisation
+        view.callback(step, torch.rand(1, 3, 8, 8), {"step": step, "total": 1.0, "time": 0.0})
+        now[0] += 0.1
+    # a redraw at t = 0 ends at 0.3; the next may start at 0 + 0.3 / 0.25 = 1.2, and so on
+    assert view.redraws == 3  # 20 evaluations and 0.3 s per redraw take 2 + 0.9 s; draws 0.9 / 2.9 of it
+    with pytest.raises(ValueError, match="max_draw_share"):
+        live_view(max_draw_share=0.0)
+
+
+def test_image_png_roundtrip_and_weighted_plot():
+    img = torch.rand(1, 3, 5, 7)
+    np.testing.assert_array_equal(decode(image_png(img)), np.round(img[0].permute(1, 2, 0).numpy() * 255))
+    with pytest.raises(ValueError, match="tensor"):
+        image_png(torch.rand(5, 7))
+    history = [{"step": i, "total": 5.0 / (i + 1), "time": 0.1 * i, "style/pool1": 1.0 / (i + 1),
+                "content/conv4_2": 2.0 / (i + 1)} for i in range(5)]
+    raw = loss_plot_png(history)
+    weighted = loss_plot_png(history, weights={"style/pool1": 1e3, "content/conv4_2": 1.0})
+    assert raw.startswith(PNG_MAGIC) and weighted.startswith(PNG_MAGIC) and raw != weighted
+    assert loss_plot_png([]).startswith(PNG_MAGIC)
