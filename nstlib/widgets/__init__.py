@@ -5,6 +5,7 @@ notebooks only construct and display them.
 - :mod:`nstlib.widgets.reconstruct`: content/style reconstruction with layer and steps (notebook 02).
 - :mod:`nstlib.widgets.panel`: ``TransferPanel`` and ``TexturePanel`` with live preview and live
   per-layer loss curves (notebooks 04 and 05).
+- :mod:`nstlib.widgets.blend`: a mix slider between two styles (notebook 06).
 """
 
 from __future__ import annotations
@@ -12,5 +13,6 @@ from __future__ import annotations
 from .receptive import *  # noqa: F401,F403
 from .reconstruct import *  # noqa: F401,F403
 from .panel import *  # noqa: F401,F403
+from .blend import *  # noqa: F401,F403
 
 from .banner import weights_banner  # noqa: F401
