@@ -68,7 +68,7 @@ def style_targets(
     M_l(output) / M_l(style), i.e. it describes the style image's per-position statistics at the
     output's size. Without this, a style image twice as large would weigh four times as much.
     """
-    feats = encoder(image, list(layers))
+    feats = encoder(image, list(layers), fast_layout=True)  # the Gram does not care about the layout
     out = {}
     for name, f in feats.items():
         A = gram_matrix(f)  # (1, N, N)
@@ -240,7 +240,9 @@ def synthesize(
     layers = list(dict.fromkeys([*content_targets, *style_targets]))
     if layers and min(H, W) < encoder.min_size(layers):
         encoder(x.detach()[..., :1, :1], layers)  # raises the explanatory size error
-    ctargets = {k: v.to(device) for k, v in content_targets.items()}
+    # Content targets in the layout the encoder computes in, converted once (not per evaluation).
+    layout = torch.channels_last if encoder.channels_last else torch.contiguous_format
+    ctargets = {k: v.to(device).contiguous(memory_format=layout) for k, v in content_targets.items()}
     stargets = {k: v.to(device) for k, v in style_targets.items()}
     masks = {k: v.to(device) for k, v in (style_masks or {}).items()}
 
@@ -265,7 +267,7 @@ def synthesize(
             x.clamp_(0.0, 1.0)
         if torch.is_grad_enabled():
             x.grad = None
-        feats = encoder(x, active) if active else {}
+        feats = encoder(x, active, fast_layout=True) if active else {}
         terms: dict[str, Tensor] = {}
         for k in ctargets:
             if k in feats:

@@ -99,13 +99,25 @@ def native_bf16(device: torch.device | str) -> bool:
     """
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        if not torch.cuda.is_available():
+            return False
+        try:  # pre-Ampere GPUs emulate bf16 (slowly); recent torch can tell
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # pragma: no cover - torch < 2.3
+            return torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # pragma: no cover - very old or exotic builds
-        return False
+    # oneDNN *emulates* bf16 on plain AVX-512 (there it is ~4x slower than float32): require
+    # hardware bf16 (AMX tiles or AVX512-BF16).
+    cpu = torch.cpu
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(cpu, probe, None)
+        try:
+            if check is not None and check():
+                return True
+        except RuntimeError:  # pragma: no cover
+            pass
+    return False
 
 
 def _build(pooling: str) -> nn.Sequential:
@@ -199,11 +211,17 @@ class VGG19Features(nn.Module):
         weights: ``"auto"`` (default), ``"imagenet"``, ``"random"`` or a path to a state dict.
         pooling: ``"max"`` (torchvision) or ``"avg"`` (Gatys et al. 2016 report that average
             pooling gives slightly more appealing results).
-        precision: ``"auto"`` runs the convolutions in bfloat16 (autocast, channels-last) on
-            hardware with native bf16 and in float32 elsewhere; ``"fp32"`` or ``"bf16"`` force it.
-            Features are always *returned* as float32.
+        precision: ``"auto"`` runs the convolutions in bfloat16 on hardware with native bf16
+            (AMX / AVX512-BF16 CPUs, recent GPUs) and in float32 elsewhere; ``"fp32"`` or
+            ``"bf16"`` force it. Features are always *returned* as float32.
         device: where the weights live (default: :func:`nstlib.config.default_device`).
         seed: seed of the random weights (``weights="random"`` only).
+
+    Speed (measurements in ``docs/performance.md``): on CPUs the maps are computed in channels-last
+    memory layout, oneDNN's native one (attribute :attr:`channels_last`; the filters are stored in
+    it too). In bfloat16 the filters are cast once and cached, not at every call, and the convs in
+    :attr:`fp32_convs` (default ``{"conv1_1"}``: 3 input channels, <1% of the work) stay float32
+    so that the optimised pixels themselves are not rounded to bf16's 8 significant bits.
 
     Example::
 
@@ -241,6 +259,25 @@ class VGG19Features(nn.Module):
         if precision == "auto":
             precision = "bf16" if native_bf16(device) else "fp32"
         self.precision = precision
+        self._bf16_cache: dict[str, tuple[tuple[int, int, torch.device], Tensor, Tensor]] = {}
+        #: convolutions kept in float32 when ``precision == "bf16"`` (see the class docstring)
+        self.fp32_convs: frozenset[str] = frozenset({"conv1_1"})
+        self.channels_last = device.type == "cpu" or precision == "bf16"
+
+    @property
+    def channels_last(self) -> bool:
+        """Compute in channels-last memory layout (default: on CPUs, and with bf16 on GPUs).
+
+        Setting it also stores the filters in that layout: a convolution would otherwise convert
+        them at every call (measured: ~5% of a forward+backward pass at 256 px).
+        """
+        return self._channels_last
+
+    @channels_last.setter
+    def channels_last(self, value: bool) -> None:
+        self._channels_last = bool(value)
+        self.features.to(memory_format=torch.channels_last if value else torch.contiguous_format)
+        self._bf16_cache.clear()
 
     # ------------------------------------------------------------------ weights
     @property
@@ -360,12 +397,28 @@ class VGG19Features(nn.Module):
         pools = sum(1 for name in LAYER_NAMES[: deepest + 1] if name.startswith("pool"))
         return 2**pools
 
-    def forward(self, x: Tensor, layers: Sequence[str] | str) -> dict[str, Tensor]:
+    def _bf16_filters(self, name: str, conv: nn.Conv2d) -> tuple[Tensor, Tensor]:
+        """``conv``'s (weight, bias) in bfloat16, cast once and cached until the float32 filters change."""
+        key = (conv.weight.data_ptr(), conv.weight._version, conv.weight.device)
+        hit = self._bf16_cache.get(name)
+        if hit is None or hit[0] != key:
+            weight = conv.weight.detach().to(torch.bfloat16)
+            if self.channels_last:
+                weight = weight.contiguous(memory_format=torch.channels_last)
+            hit = (key, weight, conv.bias.detach().to(torch.bfloat16))
+            self._bf16_cache[name] = hit
+        return hit[1], hit[2]
+
+    def forward(self, x: Tensor, layers: Sequence[str] | str, *, fast_layout: bool = False) -> dict[str, Tensor]:
         """Features of ``x`` at ``layers``, computed in one pass that stops after the deepest one.
 
         Args:
             x: (B, 3, H, W) RGB images in [0, 1].
             layers: names such as ``["conv4_2", "relu1_1"]`` (see :data:`LAYER_NAMES`).
+            fast_layout: return the maps in the layout they were computed in (channels-last on
+                CPUs) instead of contiguous NCHW; saves a copy per layer and per backward pass.
+                :mod:`nstlib.losses` accepts both; ``.view`` on channels-last maps fails, so the
+                default gives plain contiguous tensors.
 
         Returns:
             ``{name: (B, C_l, H_l, W_l) float32 tensor}`` in the order of ``layers``.
@@ -384,23 +437,27 @@ class VGG19Features(nn.Module):
             )
         wanted = set(layers)
         deepest_idx = max(LAYER_NAMES.index(name) for name in layers)
-        fast = self.precision == "bf16"
+        bf16 = self.precision == "bf16"
         x = (x.to(self.mean.device, torch.float32) - self.mean) / self.std  # (B, 3, H, W)
-        if fast and x.device.type == "cpu":
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         out: dict[str, Tensor] = {}
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=fast):
-            for idx, (name, module) in enumerate(self.features.named_children()):
-                if isinstance(module, nn.ReLU):
-                    # A requested convX_Y keeps its pre-ReLU values: ReLU out of place there.
-                    x = F.relu(x, inplace=f"conv{name[4:]}" not in wanted)
-                else:
-                    x = module(x)
-                if name in wanted:
-                    out[name] = x
-                if idx == deepest_idx:
-                    break
-        return {name: out[name].float() for name in layers}
+        for idx, (name, module) in enumerate(self.features.named_children()):
+            if isinstance(module, nn.ReLU):
+                # A requested convX_Y keeps its pre-ReLU values: ReLU out of place there.
+                x = F.relu(x, inplace=f"conv{name[4:]}" not in wanted)
+            elif bf16 and isinstance(module, nn.Conv2d) and name not in self.fp32_convs:
+                x = F.conv2d(x.to(torch.bfloat16), *self._bf16_filters(name, module), padding=1)
+            elif isinstance(module, nn.Conv2d):
+                x = module(x.float())
+            else:
+                x = module(x)
+            if name in wanted:
+                out[name] = x
+            if idx == deepest_idx:
+                break
+        fmt = torch.preserve_format if fast_layout else torch.contiguous_format
+        return {name: out[name].to(torch.float32, memory_format=fmt) for name in layers}
 
     def extra_repr(self) -> str:
         return f"weights={self.weights_source!r}, pooling={self.pooling!r}, precision={self.precision!r}"
