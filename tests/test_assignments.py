@@ -250,7 +250,7 @@ MASTERS = assignments.masters(SOURCE)
 
 
 def _exercise_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
-    """Import-only cells, nbgrader solution cells and check (graded) cells, in notebook order."""
+    """The import statements of every cell, nbgrader solution cells and check (graded) cells, in order."""
     import ast
 
     chosen = []
@@ -258,13 +258,16 @@ def _exercise_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
         if cell.cell_type != "code":
             continue
         meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") or meta.get("grade"):
+            chosen.append(cell)
+            continue
         try:
             tree = ast.parse(cell.source)
-        except SyntaxError:
-            tree = None
-        only_imports = tree is not None and tree.body and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body)
-        if meta.get("solution") or meta.get("grade") or only_imports:
-            chosen.append(cell)
+        except SyntaxError:  # IPython magics
+            continue
+        imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        if imports:
+            chosen.append(new_code_cell(ast.unparse(ast.Module(body=imports, type_ignores=[]))))
     return chosen
 
 
