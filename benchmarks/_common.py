@@ -1,0 +1,123 @@
+"""Helpers shared by the benchmark scripts: machine description, the shared weights file, tables.
+
+Benchmarks are scripts, not tests: run them by hand (``python benchmarks/bench_speed.py``); CI
+only runs ``tests/test_benchmarks.py``, which checks the tutorial/nstlib objective mapping.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+__all__ = ["machine_info", "print_machine", "weights_file", "table", "median", "timed", "load_pair"]
+
+ONEDNN_PROBE = "import torch; torch.nn.Conv2d(64, 64, 3, padding=1)(torch.rand(1, 64, 64, 64))"  # a oneDNN conv
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _onednn_isa() -> str:
+    """The ISA oneDNN reports for this CPU (``ONEDNN_VERBOSE=1`` in a subprocess), e.g.
+    'Intel AVX-512 with Intel DL Boost'."""
+    env = {**os.environ, "ONEDNN_VERBOSE": "1", "DNNL_VERBOSE": "1"}
+    try:
+        out = subprocess.run([sys.executable, "-c", ONEDNN_PROBE], env=env, capture_output=True,
+                             text=True, timeout=120).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    m = re.search(r"isa:([^\n,]+)", out)
+    return m.group(1).strip() if m else "unknown"
+
+
+def machine_info() -> dict[str, str]:
+    """CPU model, cores, oneDNN ISA, native bf16, torch version and thread count."""
+    from nstlib.vgg import native_bf16
+
+    return {
+        "cpu": _cpu_model(),
+        "cores": str(os.cpu_count()),
+        "onednn isa": _onednn_isa(),
+        "native bf16": str(native_bf16("cpu")),
+        "torch": torch.__version__,
+        "torch threads": str(torch.get_num_threads()),
+        "load average": " ".join(f"{v:.1f}" for v in os.getloadavg()),
+    }
+
+
+def print_machine() -> dict[str, str]:
+    info = machine_info()
+    print(table(["machine", ""], [[k, v] for k, v in info.items()]))
+    return info
+
+
+def weights_file(seed: int = 0, directory: str | os.PathLike | None = None) -> Path:
+    """A seeded random torchvision VGG-19 ``features`` state dict saved to a file (made once).
+
+    Keys are torchvision's (``features.0.weight`` ...), so both the tutorial re-implementation
+    (``torchvision.models.vgg19().features``) and ``nstlib.VGG19Features(weights=path)`` load it.
+    """
+    import torchvision
+
+    directory = Path(directory or Path(tempfile.gettempdir()) / "nstlib-bench")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"vgg19-features-seed{seed}.pth"
+    if not path.exists():
+        torch.manual_seed(seed)
+        features = torchvision.models.vgg19(weights=None).features
+        tmp = path.with_suffix(".part")
+        torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, tmp)
+        tmp.replace(path)
+    return path
+
+
+def load_pair(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The benchmark's (content, style) images, both (1, 3, size, size): skimage's astronaut and
+    nstlib's procedural brush strokes (both offline)."""
+    from nstlib import load_image
+
+    return load_image("astronaut", size=(size, size)), load_image("brush_strokes", size=(size, size))
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    """(wall seconds, result) of ``fn()``."""
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table (also valid Markdown): right-aligned numbers, left-aligned text."""
+    cells = [[str(c) for c in header]] + [[f"{c:.4g}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+
+    def fmt(row: list[str]) -> str:
+        parts = []
+        for i, c in enumerate(row):
+            numeric = bool(re.fullmatch(r"[-+0-9.e%x]+", c))
+            parts.append(c.rjust(widths[i]) if numeric else c.ljust(widths[i]))
+        return "| " + " | ".join(parts) + " |"
+
+    lines = [fmt(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    return "\n".join(lines + [fmt(r) for r in cells[1:]])

@@ -1,0 +1,340 @@
+"""nstlib against PyTorch's NST tutorial algorithm, and against the hardware floor, in one run.
+
+Part 1 -- the tutorial (``benchmarks/tutorial_nst.py``) and nstlib on the same 256x256 images
+(astronaut, brush strokes), the same seeded random VGG-19 weights file, the same objective (nstlib's
+layer weights mapped onto the tutorial's; checked numerically before any timing) and the same
+number of loss evaluations (320 = the tutorial's "300 steps"). Runs alternate (T N N T ...); both
+final images are scored with the tutorial's own loss in float32. Then a per-evaluation breakdown:
+closure time (interleaved), L-BFGS overhead (history 100 vs 20) and a profile by operator kind.
+
+Part 2 -- the floor: forward + backward (w.r.t. the input only) of torchvision's VGG-19 cut after
+conv5_1, in the best layout (NCHW or channels-last, weights pre-converted) and precision (bf16 only
+where native) for this CPU, against nstlib's time per evaluation of ``synthesize`` in the paper
+configuration (content conv4_2; style conv1_1..conv5_1), at 256 and 512 px, interleaved.
+
+    python benchmarks/bench_speed.py                       # everything (long on a busy 2-core CPU)
+    python benchmarks/bench_speed.py --parts tutorial      # part 1 only; --parts floor: part 2 only
+    python benchmarks/bench_speed.py --repeats 1 --size 128 --evals 40   # a quick smoke run
+    python benchmarks/bench_speed.py --check-precision     # also nstlib in the other precision
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import tutorial_nst as T  # noqa: E402
+from benchmarks._common import load_pair, median, print_machine, table, weights_file  # noqa: E402
+from nstlib import VGG19Features, content_targets, style_targets, synthesize  # noqa: E402
+from nstlib.transfer import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS  # noqa: E402
+from nstlib.vgg import LAYER_NAMES, native_bf16  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- part 1: tutorial
+def nstlib_objective_terms(enc: VGG19Features, content: torch.Tensor, style: torch.Tensor):
+    """(content_layers, style_layers, content targets, style targets) that give the tutorial's objective."""
+    cw, sw = T.nstlib_layer_weights(content)
+    return cw, sw, content_targets(enc, content, list(cw)), style_targets(enc, style, list(sw))
+
+
+def nstlib_run(enc, content, style, evals: int) -> tuple[float, object]:
+    """Wall time (targets + optimisation) and result of nstlib on the tutorial's objective."""
+    start = time.perf_counter()
+    cw, sw, ct, st = nstlib_objective_terms(enc, content, style)
+    res = synthesize(enc, content_targets=ct, style_targets=st, content_layers=cw, style_layers=sw,
+                     content_weight=1.0, style_weight=1.0, init="content", content_image=content,
+                     steps=evals, progress=False)
+    return time.perf_counter() - start, res
+
+
+def tutorial_run(cnn, content, style, num_steps: int) -> tuple[float, T.TutorialResult]:
+    """Wall time (model + targets + optimisation) and result of the tutorial's run_style_transfer."""
+    start = time.perf_counter()
+    res = T.run_style_transfer(cnn, content, style, content.clone(), num_steps=num_steps)
+    return time.perf_counter() - start, res
+
+
+def check_objective(weights: Path, cnn, content, style) -> list[list[object]]:
+    """nstlib's objective (one evaluation of synthesize, float32) == the tutorial's loss, at three images."""
+    enc = VGG19Features(weights=weights, precision="fp32", device="cpu")
+    cw, sw, ct, st = nstlib_objective_terms(enc, content, style)
+    rows = []
+    for name, img in (("content image", content), ("style image", style), ("50/50 blend", 0.5 * (content + style))):
+        ours = synthesize(enc, content_targets=ct, style_targets=st, content_layers=cw, style_layers=sw,
+                          content_weight=1.0, style_weight=1.0, init=img, steps=1, progress=False)
+        theirs = T.tutorial_loss(cnn, content, style, img)["total"]
+        rel = abs(ours.history[0]["total"] - theirs) / theirs
+        rows.append([name, theirs, ours.history[0]["total"], f"{rel:.1e}"])
+        if rel > 1e-4:
+            raise SystemExit(f"objective mismatch at the {name}: tutorial {theirs} vs nstlib {ours.history[0]['total']}")
+    return rows
+
+
+def lbfgs_overhead(size: int, evals: int) -> dict[str, float]:
+    """Seconds per evaluation that L-BFGS itself costs on a (1, 3, size, size) image.
+
+    The closure is a cheap, badly conditioned quadratic (curvatures 1e-6 .. 1), so L-BFGS neither
+    converges nor stops early within ``evals`` evaluations and its history fills up, as in a real
+    run; the closure's own time is subtracted.
+    """
+    out = {}
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(1, 3, size, size, generator=g)
+    curvature = 10.0 ** (-6.0 * torch.rand(1, 3, size, size, generator=g))
+    for name, kwargs in (
+        ("tutorial", {}),  # LBFGS defaults: history 100, max_iter 20
+        ("nstlib", {"history_size": 20, "max_iter": evals, "max_eval": evals,
+                    "tolerance_grad": -1.0, "tolerance_change": -1.0}),
+    ):
+        x = torch.zeros_like(target, requires_grad=True)
+        opt = torch.optim.LBFGS([x], **kwargs)
+        count, in_closure = [0], [0.0]
+
+        def closure() -> torch.Tensor:
+            t0 = time.perf_counter()
+            opt.zero_grad()
+            loss = (curvature * (x - target) ** 2).sum()
+            loss.backward()
+            count[0] += 1
+            in_closure[0] += time.perf_counter() - t0
+            return loss
+
+        start = time.perf_counter()
+        while count[0] < evals:
+            opt.step(closure)
+        out[name] = (time.perf_counter() - start - in_closure[0]) / count[0]
+    return out
+
+
+def closures(enc, cnn, content, style):
+    """One loss evaluation (forward + backward) of each competitor, as zero-argument functions."""
+    model, sls, cls = T.get_style_model_and_losses(cnn, style, content)
+    model.requires_grad_(False)
+    xt = content.clone().requires_grad_(True)
+
+    def tutorial() -> None:
+        xt.grad = None
+        model(xt)
+        loss = T.STYLE_WEIGHT * sum(s.loss for s in sls) + T.CONTENT_WEIGHT * sum(c.loss for c in cls)
+        loss.backward()
+
+    from nstlib.losses import content_loss, style_layer_loss
+
+    cw, sw, ct, st = nstlib_objective_terms(enc, content, style)
+    layout = torch.channels_last if enc.channels_last else torch.contiguous_format
+    ct = {k: v.contiguous(memory_format=layout) for k, v in ct.items()}
+    layers = list(dict.fromkeys([*cw, *sw]))
+    xn = content.clone().requires_grad_(True)
+
+    def nst() -> None:
+        xn.grad = None
+        f = enc(xn, layers, fast_layout=True)
+        loss = sum(cw[k] * content_loss(f[k], ct[k]) for k in cw) + sum(sw[k] * style_layer_loss(f[k], st[k]) for k in sw)
+        loss.backward()
+
+    return {"tutorial": tutorial, "nstlib": nst}
+
+
+CATEGORIES = (  # first match wins
+    ("conv backward", ("convolution_backward",)),
+    ("conv forward", ("mkldnn_convolution", "aten::convolution", "aten::_convolution", "conv2d")),
+    ("Gram (matmul)", ("aten::mm", "aten::bmm", "aten::matmul", "aten::addmm")),
+    ("ReLU + pool (fwd+bwd)", ("relu", "threshold", "clamp_min", "max_pool", "pool")),
+)
+
+
+def profile_breakdown(fns: dict, reps: int = 2) -> list[list[object]]:
+    """ms per evaluation by operator kind (self CPU time of torch.profiler, first call excluded)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    per: dict[str, dict[str, float]] = {}
+    for name, fn in fns.items():
+        fn()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(reps):
+                fn()
+        buckets = {cat: 0.0 for cat, _ in CATEGORIES} | {"losses, adds, copies, other": 0.0}
+        for ev in prof.key_averages():
+            if ev.key.startswith(("autograd::", "_Gram", "ProfilerStep")):
+                continue  # wrappers: their time is in the kernels they call
+            ms = ev.self_cpu_time_total / 1e3 / reps
+            cat = next((c for c, keys in CATEGORIES if any(k in ev.key for k in keys)), "losses, adds, copies, other")
+            buckets[cat] += ms
+        per[name] = buckets
+    cats = list(next(iter(per.values())))
+    return [[c, *(per[n][c] for n in fns)] for c in cats] + [["total", *(sum(per[n].values()) for n in fns)]]
+
+
+def part_tutorial(args, weights: Path) -> None:
+    size, evals = args.size, args.evals
+    num_steps = evals - 20  # the tutorial's loop: while run <= num_steps: one L-BFGS step of 20 evaluations
+    content, style = load_pair(size)
+    cnn = T.load_vgg19_features(str(weights))
+    enc = VGG19Features(weights=weights, precision="auto", device="cpu")
+    print(f"\n## Part 1: tutorial vs nstlib, {size}x{size} px, {evals} loss evaluations each, "
+          f"nstlib precision {enc.precision}\n")
+    print("Objective check (the tutorial's loss vs nstlib's weighted objective, fp32):\n")
+    print(table(["image", "tutorial loss", "nstlib objective", "rel. diff"], check_objective(weights, cnn, content, style)))
+
+    runs: dict[str, list[tuple[float, float, int]]] = {"tutorial": [], "nstlib": []}
+    images: dict[str, torch.Tensor] = {}
+    for r in range(args.repeats):
+        order = ("tutorial", "nstlib") if r % 2 == 0 else ("nstlib", "tutorial")
+        for who in order:
+            if who == "tutorial":
+                secs, res = tutorial_run(cnn, content, style, num_steps)
+                n, img = res.evaluations, res.image
+            else:
+                secs, res = nstlib_run(enc, content, style, evals)
+                n, img = len(res.history), res.image
+            score = T.tutorial_loss(cnn, content, style, img)["total"]
+            runs[who].append((secs, score, n))
+            images[who] = img
+            print(f"  run {r + 1}/{args.repeats} {who:8s}: {secs:7.1f} s, {n} evaluations, tutorial loss {score:.5g}", flush=True)
+
+    t_secs, n_secs = median([s for s, _, _ in runs["tutorial"]]), median([s for s, _, _ in runs["nstlib"]])
+    t_loss, n_loss = median([l for _, l, _ in runs["tutorial"]]), median([l for _, l, _ in runs["nstlib"]])
+    rows = [
+        ["tutorial (LBFGS defaults)", runs["tutorial"][0][2], t_secs, t_secs / runs["tutorial"][0][2] * 1e3, t_loss, "1.00x"],
+        [f"nstlib ({enc.precision})", runs["nstlib"][0][2], n_secs, n_secs / runs["nstlib"][0][2] * 1e3, n_loss, f"{t_secs / n_secs:.2f}x"],
+    ]
+    print(f"\nWall time (median of {args.repeats}) and final loss (the tutorial's own loss, fp32):\n")
+    print(table(["", "evaluations", "wall s", "ms / eval", "final loss", "speed-up"], rows))
+    print(f"\nloss ratio nstlib / tutorial: {n_loss / t_loss:.3f} (target <= 1); "
+          f"speed-up: {t_secs / n_secs:.2f}x (target >= 4x)")
+
+    if args.check_precision:
+        other = "fp32" if enc.precision == "bf16" else "bf16"
+        enc2 = VGG19Features(weights=weights, precision=other, device="cpu")
+        secs, res = nstlib_run(enc2, content, style, evals)
+        score = T.tutorial_loss(cnn, content, style, res.image)["total"]
+        ref = n_loss if other == "bf16" else score
+        low = score if other == "bf16" else n_loss
+        print(f"\nPrecision check: nstlib {other}: {secs:.1f} s, tutorial loss {score:.5g}; "
+              f"bf16 vs fp32 final loss: {low / ref - 1:+.2%} (target within 2%)")
+
+    print("\nPer evaluation (forward + backward + loss; interleaved, median of "
+          f"{args.eval_repeats}) and L-BFGS overhead:\n")
+    fns = closures(enc, cnn, content, style)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(args.eval_repeats):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    over = lbfgs_overhead(size, evals)
+    t_eval, n_eval = median(times["tutorial"]) * 1e3, median(times["nstlib"]) * 1e3
+    t_opt, n_opt = [v * 1e3 for v in over.values()]
+    print(table(["ms per evaluation", "tutorial", "nstlib", "ratio"], [
+        ["loss + gradient (closure)", t_eval, n_eval, f"{t_eval / n_eval:.2f}x"],
+        ["L-BFGS step overhead", t_opt, n_opt, f"{t_opt / max(n_opt, 1e-9):.2f}x"],
+        ["sum", t_eval + t_opt, n_eval + n_opt, f"{(t_eval + t_opt) / (n_eval + n_opt):.2f}x"],
+    ]))
+    print("\nProfile of one evaluation (ms, torch.profiler self CPU time by operator kind):\n")
+    print(table(["operator kind", "tutorial", "nstlib"], profile_breakdown(fns)))
+
+
+# ----------------------------------------------------------------------------- part 2: floor
+def floor_network(weights: Path, deepest: str, layout: str, bf16: bool) -> tuple[nn.Sequential, torch.dtype]:
+    """torchvision's VGG-19 features cut after ``deepest``, in-place ReLUs, weights in ``layout`` (and bf16)."""
+    cnn = T.load_vgg19_features(str(weights))[: LAYER_NAMES.index(deepest) + 1]
+    for m in cnn:
+        if isinstance(m, nn.ReLU):
+            m.inplace = True
+    cnn.requires_grad_(False)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    return cnn.to(dtype=dtype, memory_format=fmt), dtype
+
+
+def floor_pass(net: nn.Sequential, dtype: torch.dtype, layout: str, x: torch.Tensor) -> None:
+    """One forward + backward w.r.t. the input ``x`` (normalisation included, as in nstlib)."""
+    mean = torch.tensor(T.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(T.IMAGENET_STD).view(1, 3, 1, 1)
+    x.grad = None
+    h = (x - mean) / std
+    if layout == "channels_last":
+        h = h.contiguous(memory_format=torch.channels_last)
+    out = net(h.to(dtype))
+    out.backward(torch.ones_like(out))
+
+
+def part_floor(args, weights: Path) -> None:
+    print("\n## Part 2: nstlib per evaluation vs the floor (VGG-19 to conv5_1, forward + backward w.r.t. the input)\n")
+    enc = VGG19Features(weights=weights, precision="auto", device="cpu")
+    variants = [("NCHW", False), ("channels_last", False)]
+    if native_bf16("cpu"):
+        variants += [("channels_last", True)]
+    rows = []
+    for size in args.floor_sizes:
+        content, style = load_pair(size)
+        evals = args.floor_evals if size <= 256 else max(3, args.floor_evals // 2)
+        nets = {(lay, b): floor_network(weights, "conv5_1", lay, b) for lay, b in variants}
+        floor_t: dict[tuple[str, bool], list[float]] = {k: [] for k in nets}
+        nst_t: list[float] = []
+        x = content.clone().requires_grad_(True)
+        for key, (net, dt) in nets.items():  # warm-up
+            floor_pass(net, dt, key[0], x)
+        ct = content_targets(enc, content, list(GATYS_CONTENT_LAYERS))
+        st = style_targets(enc, style, list(GATYS_STYLE_LAYERS))
+        for _ in range(args.repeats):
+            for key, (net, dt) in nets.items():
+                for _ in range(evals):
+                    start = time.perf_counter()
+                    floor_pass(net, dt, key[0], x)
+                    floor_t[key].append(time.perf_counter() - start)
+            res = synthesize(enc, content_targets=ct, style_targets=st, content_layers=GATYS_CONTENT_LAYERS,
+                             style_layers=GATYS_STYLE_LAYERS, content_weight=1.0, style_weight=1e3,
+                             init="content", content_image=content, steps=evals + 1, progress=False)
+            ts = [h["time"] for h in res.history]
+            nst_t += [b - a for a, b in zip(ts, ts[1:])]  # evaluation + L-BFGS step, first one dropped
+        best = min(floor_t, key=lambda k: median(floor_t[k]))
+        for key, ts in floor_t.items():
+            label = f"{key[0]} {'bf16' if key[1] else 'fp32'}" + (" (floor)" if key == best else "")
+            rows.append([size, f"torchvision cut at conv5_1, {label}", median(ts) * 1e3, ""])
+        n_ms, f_ms = median(nst_t) * 1e3, median(floor_t[best]) * 1e3
+        rows.append([size, f"nstlib synthesize, paper config ({enc.precision})", n_ms, f"{n_ms / f_ms:.2f}x"])
+        print(f"  {size} px done", flush=True)
+    print()
+    print(table(["px", "what", "ms / evaluation (median)", "vs floor"], rows))
+    print("\ntarget: nstlib within 1.3x of the floor")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--parts", default="tutorial,floor", help="comma-separated: tutorial, floor")
+    ap.add_argument("--size", type=int, default=256, help="part 1 image size (square)")
+    ap.add_argument("--evals", type=int, default=320, help="part 1 loss evaluations (a multiple of 20)")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats (medians reported)")
+    ap.add_argument("--eval-repeats", type=int, default=10, help="single-evaluation timings per competitor")
+    ap.add_argument("--floor-sizes", type=int, nargs="+", default=[256, 512])
+    ap.add_argument("--floor-evals", type=int, default=6, help="timed evaluations per repeat at 256 px (half at 512)")
+    ap.add_argument("--check-precision", action="store_true", help="also run nstlib in the other precision")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--weights-seed", type=int, default=0)
+    args = ap.parse_args()
+    if args.evals % 20:
+        ap.error("--evals must be a multiple of 20 (the tutorial runs whole L-BFGS steps of 20 evaluations)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print("# nstlib speed benchmark\n")
+    print_machine()
+    weights = weights_file(args.weights_seed)
+    parts = {p.strip() for p in args.parts.split(",")}
+    if "tutorial" in parts:
+        part_tutorial(args, weights)
+    if "floor" in parts:
+        part_floor(args, weights)
+
+
+if __name__ == "__main__":
+    main()

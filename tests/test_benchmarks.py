@@ -1,0 +1,115 @@
+"""The benchmark's tutorial re-implementation and its mapping onto nstlib's objective (fast; no timing).
+
+``benchmarks/bench_speed.py`` compares nstlib with PyTorch's NST tutorial on *the same objective*.
+These tests keep that claim true: the re-implementation matches the tutorial's formulas (checked
+against a by-hand computation with torchvision's layers), and nstlib's weighted objective with
+``nstlib_layer_weights`` equals the tutorial's loss.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from benchmarks import tutorial_nst as T
+from nstlib import VGG19Features, content_targets, style_targets, synthesize
+
+from .conftest import smooth_image
+
+H, W = 24, 40  # not square: catches H/W mix-ups in the layer-size arithmetic
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny images gain nothing from threads, and on a busy machine each parallel region waits."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A seeded random torchvision VGG-19 ``features`` state dict file (the benchmark's kind)."""
+    torch.manual_seed(7)
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])  # = vgg19().features
+    path = tmp_path_factory.mktemp("bench") / "vgg19-features.pth"
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def features(weights):
+    return T.load_vgg19_features(str(weights))
+
+
+@pytest.fixture(scope="module")
+def images():
+    content, style = smooth_image(H, W, seed=11), smooth_image(H, W, seed=12)
+    return content, style, (0.6 * content + 0.4 * style)
+
+
+def by_hand_tutorial_loss(features: torch.nn.Sequential, content, style, img) -> float:
+    """The tutorial's objective written out: 1e6 * sum_l mse(G_l/(N M), A_l/(N M)) + mse(F, P) at conv2_2.
+
+    Style at the outputs of the first five convolutions, content at the fourth, out-of-place ReLUs.
+    """
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def conv_outputs(x: torch.Tensor) -> list[torch.Tensor]:
+        h, outs = (x - mean) / std, []
+        for layer in features:
+            h = torch.relu(h) if isinstance(layer, torch.nn.ReLU) else layer(h)
+            if isinstance(layer, torch.nn.Conv2d):
+                outs.append(h)
+            if len(outs) == 5:
+                return outs
+        raise AssertionError("unreachable")
+
+    with torch.no_grad():
+        fx, fc, fs = conv_outputs(img), conv_outputs(content), conv_outputs(style)
+    style_sum = 0.0
+    for a, b in zip(fx, fs):
+        N, M = a.shape[1], a.shape[2] * a.shape[3]
+        Ga = a[0].reshape(N, M).double() @ a[0].reshape(N, M).double().T / (N * M)
+        Gb = b[0].reshape(N, M).double() @ b[0].reshape(N, M).double().T / (N * M)
+        style_sum += float(((Ga - Gb) ** 2).sum()) / N**2
+    content_term = float(((fx[3].double() - fc[3].double()) ** 2).mean())
+    return 1e6 * style_sum + content_term
+
+
+def test_tutorial_reimplementation_matches_its_formulas(features, images):
+    content, style, mix = images
+    got = T.tutorial_loss(features, content, style, mix)
+    expected = by_hand_tutorial_loss(features, content, style, mix)
+    assert got["total"] == pytest.approx(expected, rel=1e-4)
+    assert got["content"] > 0 and got["style"] > 0
+    assert T.tutorial_loss(features, content, style, content)["content"] == 0.0
+
+
+def test_nstlib_objective_equals_tutorial_loss(weights, features, images):
+    content, style, mix = images
+    enc = VGG19Features(weights=weights, precision="fp32", device="cpu")
+    cw, sw = T.nstlib_layer_weights(content)
+    assert list(cw) == ["conv2_2"] and list(sw) == ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"]
+    # by hand: content 2/(N M) with N = 128, M = (H/2)(W/2); style 4e6/N_l^2
+    assert cw["conv2_2"] == pytest.approx(2 / (128 * (H // 2) * (W // 2)))
+    assert sw["conv3_1"] == pytest.approx(4e6 / 256**2)
+    ct, st = content_targets(enc, content, list(cw)), style_targets(enc, style, list(sw))
+    for img in (content, style, mix):
+        ours = synthesize(enc, content_targets=ct, style_targets=st, content_layers=cw, style_layers=sw,
+                          content_weight=1.0, style_weight=1.0, init=img, steps=1, progress=False)
+        theirs = T.tutorial_loss(features, content, style, img)["total"]
+        assert ours.history[0]["total"] == pytest.approx(theirs, rel=1e-4)
+
+
+def test_tutorial_loop_makes_whole_lbfgs_steps_of_20(features, images):
+    """``while run <= num_steps`` with 20 evaluations per L-BFGS step: 300 "steps" are 320 evaluations."""
+    content, style, _ = images
+    res = T.run_style_transfer(features, content, style, content.clone(), num_steps=20)
+    assert res.evaluations == 40  # the first step ends at 20 <= 20, so one more runs
+    assert 0.0 <= res.image.min() and res.image.max() <= 1.0
+    assert min(res.losses) < res.losses[0]
