@@ -6,7 +6,7 @@ What a student does, done by a robot::
         page = LabPage.open(browser, lab, "notebooks/05_style_transfer.ipynb", shots)
         page.wait_kernel_idle()
         page.run_all_cells()                       # Run > Run All Cells, waits for every prompt
-        page.move_slider(".nstlib-layer-weight")   # focus a noUiSlider handle, press ArrowRight
+        page.move_slider(".nstlib-layer-weight", nth=-1, key="Home")  # focus a noUiSlider handle, press Home
         page.click_run_and_wait(...)               # Run button, wait for the status to say Done
 
 Isolation: the server gets a fresh ``JUPYTER_CONFIG_DIR``, user-settings, app-settings (holding the
@@ -116,6 +116,14 @@ class LabServer:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             body = resp.read()
         return json.loads(body) if body.strip() else None
+
+    def shutdown_kernels(self) -> int:
+        """Stop every running kernel (``DELETE /api/kernels/<id>``); returns how many there were."""
+        kernels = self.api("/api/kernels") or []
+        for k in kernels:
+            with contextlib.suppress(Exception):
+                self.api(f"/api/kernels/{k['id']}", method="DELETE", timeout=15)
+        return len(kernels)
 
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines of the server (and kernel) log."""
@@ -371,22 +379,32 @@ class LabPage:
         )
         deadline = t0 + timeout
         state: dict[str, Any] = {}
+        stalled_since: float | None = None
         while time.monotonic() < deadline:
             state = page.evaluate(_JS_CELL_STATE)
-            if state["errors"]:
-                raise self.fail("a cell raised:\n" + "\n".join(t[-1500:] for t in state["errors"]))
             busy = [p for p in state["prompts"] if "*" in p]
             numbered = [p for p in state["prompts"] if any(ch.isdigit() for ch in p)]
-            if state["n"] and not busy and len(numbered) == state["n"] and self.kernel_state().get("status") == "idle":
+            idle = self.kernel_state().get("status") == "idle"
+            if state["n"] and not busy and idle and len(numbered) == state["n"]:
                 return time.monotonic() - t0
+            # Run All stops at a cell that raised: the kernel idles with cells left unnumbered.
+            if state["n"] and not busy and idle:
+                stalled_since = stalled_since or time.monotonic()
+                if time.monotonic() - stalled_since > 5:
+                    first = next(i for i, p in enumerate(state["prompts"]) if not any(ch.isdigit() for ch in p))
+                    errors = "\n".join(t[-2000:] for t in state["errors"]) or "(no traceback on the page)"
+                    raise self.fail(f"Run All stopped: code cell {first + 1} of {state['n']} did not run; "
+                                    f"errors shown:\n{errors}")
+            else:
+                stalled_since = None
             time.sleep(0.5)
         raise self.fail(f"cells not all executed after {timeout:.0f} s; prompts: {state.get('prompts')}")
 
     # widgets -----------------------------------------------------------------------------------
 
-    def locate(self, selector: str, what: str, timeout: float = 30.0) -> Any:
-        """The first visible element matching ``selector``, scrolled into view."""
-        loc = self.page.locator(selector).first
+    def locate(self, selector: str, what: str, timeout: float = 30.0, nth: int = 0) -> Any:
+        """The ``nth`` element matching ``selector`` (-1: the last), visible and scrolled into view."""
+        loc = self.page.locator(selector).nth(nth)
         self.wait(lambda: loc.wait_for(state="visible", timeout=timeout * 1000), f"no {what} ({selector}) on the page")
         loc.scroll_into_view_if_needed()
         return loc
@@ -399,34 +417,39 @@ class LabPage:
             raise self.fail(f"the {what} image is empty")
         return base64.b64decode(got["b64"])
 
-    def slider_value(self, selector: str) -> str:
-        """The readout text next to the first slider matching ``selector``."""
-        loc = self.locate(selector, "slider")
-        readout = loc.locator(".widget-readout")
-        return readout.inner_text().strip() if readout.count() else ""
+    def move_slider(self, selector: str, nth: int = 0, key: str = "ArrowRight", presses: int = 1,
+                    fallback_key: str | None = None) -> tuple[str, str, str]:
+        """Focus the noUiSlider handle of the ``nth`` slider matching ``selector``; press ``key`` ``presses`` times.
 
-    def move_slider(self, selector: str, presses: int = 3) -> tuple[str, str]:
-        """Focus the noUiSlider handle inside ``selector`` and press ArrowRight; returns (before, after) readouts."""
-        before = self.slider_value(selector)
-        handle = self.locate(f"{selector} .noUi-handle", "slider handle")
+        noUiSlider (ipywidgets 8) moves one step per arrow key and to the ends with Home / End.
+        If the readout does not move (already at that end) ``fallback_key`` is pressed once.
+        Returns the slider's description and its (before, after) readout texts.
+        """
+        slider = self.locate(selector, "slider", nth=nth)
+        readout = slider.locator(".widget-readout")
+        label = slider.locator(".widget-label")
+        name = label.first.inner_text().strip() if label.count() else selector
+        before = readout.first.inner_text().strip()
+        handle = slider.locator(".noUi-handle").first
         handle.focus()
-        for _ in range(presses):
-            handle.press("ArrowRight")
         after = before
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and after == before:
-            after = self.slider_value(selector)
-            time.sleep(0.1)
-        if after == before:
-            raise self.fail(f"slider {selector} did not move (readout stays {before!r})")
-        return before, after
+        for keys in ([key] * presses, [fallback_key] if fallback_key else []):
+            for k in keys:
+                handle.press(k)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and after == before:
+                after = readout.first.inner_text().strip()
+                time.sleep(0.1)
+            if after != before:
+                return name, before, after
+        raise self.fail(f"slider {name} did not move with {key} (readout stays {before!r})")
 
     def click_run_and_wait(self, button: str, status: str, done: str = "Done", running: str = "Running",
-                           timeout: float = 240.0) -> list[str]:
-        """Click ``button``; wait until ``status`` showed ``running`` (or changed) and now shows ``done``.
+                           error: str = "Error", timeout: float = 240.0) -> list[str]:
+        """Click ``button``; wait until ``status`` showed ``running`` (or changed) and now starts with ``done``.
 
         Returns every text the status widget showed meanwhile (recorded by a MutationObserver, so a
-        short "Running" is not missed). A status that mentions an error fails at once.
+        short "Running" is not missed). A status starting with ``error`` fails at once.
         """
         status_loc = self.locate(status, "status label")
         status_loc.evaluate(_JS_WATCH_STATUS)
@@ -437,10 +460,10 @@ class LabPage:
         while time.monotonic() < deadline:
             log = self.page.evaluate("() => window.__nstlibStatusLog || []")
             now = status_loc.inner_text()
-            if "error" in now.lower() or "traceback" in now.lower():
+            if now.strip().startswith(error):
                 raise self.fail(f"the run failed; status says {now!r}")
-            started = any(running.lower() in t.lower() for t in log[1:]) or now != start_text
-            if started and done.lower() in now.lower():
+            started = any(t.strip().startswith(running) for t in log[1:]) or now != start_text
+            if started and now.strip().startswith(done):
                 return log
             time.sleep(0.25)
         raise self.fail(f"run not done after {timeout:.0f} s; status texts seen: {log[-10:]}")
