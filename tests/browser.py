@@ -174,7 +174,7 @@ def start_lab(
         f"--port={port}",
         "--ServerApp.ip=127.0.0.1",
         "--ServerApp.port_retries=0",
-        f"--ServerApp.token={token}",
+        f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root_dir}",
         f"--LabApp.user_settings_dir={dirs['user-settings']}",
         f"--LabApp.app_settings_dir={dirs['app-settings']}",
