@@ -449,7 +449,7 @@ class LabPage:
         """Click ``button``; wait until ``status`` showed ``running`` (or changed) and now starts with ``done``.
 
         Returns every text the status widget showed meanwhile (recorded by a MutationObserver, so a
-        short "Running" is not missed). A status starting with ``error`` fails at once.
+        short "Running" is not missed), the final one last. A status starting with ``error`` fails at once.
         """
         status_loc = self.locate(status, "status label")
         status_loc.evaluate(_JS_WATCH_STATUS)
@@ -464,6 +464,6 @@ class LabPage:
                 raise self.fail(f"the run failed; status says {now!r}")
             started = any(t.strip().startswith(running) for t in log[1:]) or now != start_text
             if started and now.strip().startswith(done):
-                return log
+                return [*log, now]
             time.sleep(0.25)
         raise self.fail(f"run not done after {timeout:.0f} s; status texts seen: {log[-10:]}")
