@@ -314,6 +314,9 @@ class _SynthesisPanel(widgets.VBox):
                                  weighted=self.weighted_checkbox.value,
                                  term_weights=_term_weights(kwargs))
             result = synthesize(self.encoder, progress=False, callback=self.view.callback, **kwargs)
+        except KeyboardInterrupt:  # before the optimisation started (synthesize handles it during)
+            self.status.value = "Interrupted before the optimisation started; press Run again."
+            return None
         except Exception as err:  # noqa: BLE001 - shown to the student instead of a traceback in the log
             self.error = err
             self.status.value = f"Error: {err}"
