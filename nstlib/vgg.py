@@ -320,7 +320,10 @@ class VGG19Features(nn.Module):
                 "torchvision VGG-19 state dict, or weights='imagenet' / 'random'"
             )
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            try:  # memory-mapped: the classifier's ~480 MB of a full checkpoint is never read into RAM
+                state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError:  # legacy (pre-zipfile) checkpoints cannot be memory-mapped
+                state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - torch raises many kinds here
             raise WeightsError(
                 f"could not read weights file {str(path)!r} as a PyTorch state dict "
@@ -355,10 +358,15 @@ class VGG19Features(nn.Module):
 
     @torch.no_grad()
     def _init_random(self, seed: int, size: int = 128) -> None:
-        """Kaiming-normal filters, then Gatys' rescaling: mean post-ReLU activation of every filter = 1.
+        """Seeded random filters whose activations neither vanish nor explode through 16 convolutions.
 
-        The mean is taken over a seeded 1/f ("pink") noise image of ``size`` px, whose power spectrum
-        falls off like that of natural photographs, so the scale carries over to real images.
+        Layer by layer on a calibration image (seeded 1/f "pink" noise of ``size`` px, whose power
+        spectrum falls off like that of natural photographs): Kaiming-normal filters; each filter is
+        then standardised (bias -mu/sigma, weights / sigma, so its pre-activation has mean 0 and
+        standard deviation 1: no filter is dead or dominant), and finally rescaled as Gatys et al.
+        rescaled their network: the mean post-ReLU activation of every filter over the image is 1.
+        Without the standardisation a few nearly-dead filters get huge gains and deep layers'
+        Gram matrices differ from shallow ones by ~10 orders of magnitude.
         """
         gen = torch.Generator().manual_seed(seed)
         x = _pink_noise(size, gen)  # (1, 3, size, size) in [0, 1]
@@ -368,8 +376,12 @@ class VGG19Features(nn.Module):
                 fan_in = module.in_channels * 9
                 module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
                 module.bias.zero_()
-                mean = F.relu(module(x)).mean(dim=(0, 2, 3))  # (C,)
-                scale = torch.where(mean > 1e-8, 1.0 / mean, torch.ones_like(mean))
+                pre = module(x)  # (1, C, H, W)
+                mu, sigma = pre.mean(dim=(0, 2, 3)), pre.std(dim=(0, 2, 3)).clamp_min(1e-6)  # (C,)
+                module.weight.div_(sigma.view(-1, 1, 1, 1))
+                module.bias.copy_(-mu / sigma)
+                mean = F.relu(module(x)).mean(dim=(0, 2, 3))  # (C,), about 0.4 after standardising
+                scale = 1.0 / mean.clamp_min(1e-3)
                 module.weight.mul_(scale.view(-1, 1, 1, 1))
                 module.bias.mul_(scale)
             x = module(x)
