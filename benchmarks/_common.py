@@ -68,22 +68,25 @@ def print_machine() -> dict[str, str]:
     return info
 
 
-def weights_file(seed: int = 0, directory: str | os.PathLike | None = None) -> Path:
-    """A seeded random torchvision VGG-19 ``features`` state dict saved to a file (made once).
+def weights_file(seed: int = 0, directory: str | os.PathLike | None = None, full: bool = False) -> Path:
+    """A seeded random torchvision VGG-19 state dict saved to a file (made once).
 
     Keys are torchvision's (``features.0.weight`` ...), so both the tutorial re-implementation
     (``torchvision.models.vgg19().features``) and ``nstlib.VGG19Features(weights=path)`` load it.
+    ``full=True`` keeps the classifier too (548 MB, like the ImageNet checkpoint users download);
+    otherwise only ``features`` (80 MB).
     """
     import torchvision
 
     directory = Path(directory or Path(tempfile.gettempdir()) / "nstlib-bench")
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"vgg19-features-seed{seed}.pth"
+    path = directory / f"vgg19-{'full' if full else 'features'}-seed{seed}.pth"
     if not path.exists():
         torch.manual_seed(seed)
-        features = torchvision.models.vgg19(weights=None).features
+        model = torchvision.models.vgg19(weights=None)
+        state = model.state_dict() if full else {f"features.{k}": v for k, v in model.features.state_dict().items()}
         tmp = path.with_suffix(".part")
-        torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, tmp)
+        torch.save(state, tmp)
         tmp.replace(path)
     return path
 

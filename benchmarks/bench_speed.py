@@ -12,10 +12,14 @@ conv5_1, in the best layout (NCHW or channels-last, weights pre-converted) and p
 where native) for this CPU, against nstlib's time per evaluation of ``synthesize`` in the paper
 configuration (content conv4_2; style conv1_1..conv5_1), at 256 and 512 px, interleaved.
 
-    python benchmarks/bench_speed.py                       # everything (long on a busy 2-core CPU)
+Part 3 (on request) -- precision: nstlib in float32 and in bfloat16 on the tutorial objective and
+in the paper configuration; both final images scored in float32.
+
+    python benchmarks/bench_speed.py                       # parts 1 and 2 (long on a busy 2-core CPU)
     python benchmarks/bench_speed.py --parts tutorial      # part 1 only; --parts floor: part 2 only
     python benchmarks/bench_speed.py --repeats 1 --size 128 --evals 40   # a quick smoke run
-    python benchmarks/bench_speed.py --check-precision     # also nstlib in the other precision
+    python benchmarks/bench_speed.py --parts precision     # part 3: bf16 vs fp32 final loss (slow
+                                                           # where bf16 is emulated)
 """
 
 from __future__ import annotations
@@ -183,46 +187,41 @@ def part_tutorial(args, weights: Path) -> None:
     print("Objective check (the tutorial's loss vs nstlib's weighted objective, fp32):\n")
     print(table(["image", "tutorial loss", "nstlib objective", "rel. diff"], check_objective(weights, cnn, content, style)))
 
-    runs: dict[str, list[tuple[float, float, int]]] = {"tutorial": [], "nstlib": []}
-    images: dict[str, torch.Tensor] = {}
+    runs: dict[str, list[tuple[float, float, int, float]]] = {"tutorial": [], "nstlib": []}
     for r in range(args.repeats):
         order = ("tutorial", "nstlib") if r % 2 == 0 else ("nstlib", "tutorial")
         for who in order:
+            cpu0 = time.process_time()
             if who == "tutorial":
                 secs, res = tutorial_run(cnn, content, style, num_steps)
                 n, img = res.evaluations, res.image
             else:
                 secs, res = nstlib_run(enc, content, style, evals)
                 n, img = len(res.history), res.image
+            cpu = time.process_time() - cpu0
             score = T.tutorial_loss(cnn, content, style, img)["total"]
-            runs[who].append((secs, score, n))
-            images[who] = img
-            print(f"  run {r + 1}/{args.repeats} {who:8s}: {secs:7.1f} s, {n} evaluations, tutorial loss {score:.5g}", flush=True)
+            runs[who].append((secs, score, n, cpu))
+            print(f"  run {r + 1}/{args.repeats} {who:8s}: {secs:7.1f} s wall, {cpu:7.1f} s CPU, {n} evaluations, "
+                  f"tutorial loss {score:.5g}", flush=True)
 
-    t_secs, n_secs = median([s for s, _, _ in runs["tutorial"]]), median([s for s, _, _ in runs["nstlib"]])
-    t_loss, n_loss = median([l for _, l, _ in runs["tutorial"]]), median([l for _, l, _ in runs["nstlib"]])
+    med = {who: [median([run[i] for run in runs[who]]) for i in range(4)] for who in runs}
+    (t_secs, t_loss, t_n, t_cpu), (n_secs, n_loss, n_n, n_cpu) = med["tutorial"], med["nstlib"]
     rows = [
-        ["tutorial (LBFGS defaults)", runs["tutorial"][0][2], t_secs, t_secs / runs["tutorial"][0][2] * 1e3, t_loss, "1.00x"],
-        [f"nstlib ({enc.precision})", runs["nstlib"][0][2], n_secs, n_secs / runs["nstlib"][0][2] * 1e3, n_loss, f"{t_secs / n_secs:.2f}x"],
+        ["tutorial (LBFGS defaults)", int(t_n), t_secs, t_secs / t_n * 1e3, t_cpu, t_loss, "1.00x"],
+        [f"nstlib ({enc.precision})", int(n_n), n_secs, n_secs / n_n * 1e3, n_cpu, n_loss, f"{t_secs / n_secs:.2f}x"],
     ]
-    print(f"\nWall time (median of {args.repeats}) and final loss (the tutorial's own loss, fp32):\n")
-    print(table(["", "evaluations", "wall s", "ms / eval", "final loss", "speed-up"], rows))
+    print(f"\nMedians of {args.repeats} interleaved runs; final loss = the tutorial's own loss (fp32) of each final image:\n")
+    print(table(["", "evaluations", "wall s", "ms / eval", "CPU s", "final loss", "speed-up (wall)"], rows))
     print(f"\nloss ratio nstlib / tutorial: {n_loss / t_loss:.3f} (target <= 1); "
           f"speed-up: {t_secs / n_secs:.2f}x (target >= 4x)")
 
-    if args.check_precision:
-        other = "fp32" if enc.precision == "bf16" else "bf16"
-        enc2 = VGG19Features(weights=weights, precision=other, device="cpu")
-        secs, res = nstlib_run(enc2, content, style, evals)
-        score = T.tutorial_loss(cnn, content, style, res.image)["total"]
-        ref = n_loss if other == "bf16" else score
-        low = score if other == "bf16" else n_loss
-        print(f"\nPrecision check: nstlib {other}: {secs:.1f} s, tutorial loss {score:.5g}; "
-              f"bf16 vs fp32 final loss: {low / ref - 1:+.2%} (target within 2%)")
-
-    print("\nPer evaluation (forward + backward + loss; interleaved, median of "
-          f"{args.eval_repeats}) and L-BFGS overhead:\n")
+    print("\nPer evaluation (interleaved, median of "
+          f"{args.eval_repeats}; L-BFGS overhead from a cheap closure, see lbfgs_overhead):\n")
     fns = closures(enc, cnn, content, style)
+    for layout in ("NCHW", "channels_last"):  # the floor: the same truncated network, nothing else
+        net, dt = floor_network(weights, "conv3_1", layout, False)
+        xf = content.clone().requires_grad_(True)
+        fns[f"floor {layout}"] = lambda net=net, dt=dt, layout=layout, xf=xf: floor_pass(net, dt, layout, xf)
     times: dict[str, list[float]] = {k: [] for k in fns}
     for fn in fns.values():
         fn()
@@ -233,14 +232,69 @@ def part_tutorial(args, weights: Path) -> None:
             times[k].append(time.perf_counter() - start)
     over = lbfgs_overhead(size, evals)
     t_eval, n_eval = median(times["tutorial"]) * 1e3, median(times["nstlib"]) * 1e3
-    t_opt, n_opt = [v * 1e3 for v in over.values()]
-    print(table(["ms per evaluation", "tutorial", "nstlib", "ratio"], [
+    floor_ms = min(median(times["floor NCHW"]), median(times["floor channels_last"])) * 1e3
+    t_opt, n_opt = over["tutorial"] * 1e3, over["nstlib"] * 1e3
+    print(table(["ms per evaluation", "tutorial", "nstlib", "tutorial / nstlib"], [
         ["loss + gradient (closure)", t_eval, n_eval, f"{t_eval / n_eval:.2f}x"],
         ["L-BFGS step overhead", t_opt, n_opt, f"{t_opt / max(n_opt, 1e-9):.2f}x"],
         ["sum", t_eval + t_opt, n_eval + n_opt, f"{(t_eval + t_opt) / (n_eval + n_opt):.2f}x"],
+        ["floor: network to conv3_1, fwd + bwd only", floor_ms, floor_ms, ""],
+        ["sum / floor", f"{(t_eval + t_opt) / floor_ms:.2f}x", f"{(n_eval + n_opt) / floor_ms:.2f}x", ""],
     ]))
+    print(f"\nfloor by layout: NCHW {median(times['floor NCHW']) * 1e3:.0f} ms, channels_last "
+          f"{median(times['floor channels_last']) * 1e3:.0f} ms. A loop that cost only the floor would be "
+          f"{(t_eval + t_opt) / floor_ms:.2f}x faster than the tutorial: the most any fp32 implementation "
+          "of this objective can gain here without a faster convolution.")
+    fns = {k: fns[k] for k in ("tutorial", "nstlib")}
     print("\nProfile of one evaluation (ms, torch.profiler self CPU time by operator kind):\n")
     print(table(["operator kind", "tutorial", "nstlib"], profile_breakdown(fns)))
+
+
+# ----------------------------------------------------------------------------- part 3: precision
+def paper_run(enc: VGG19Features, content, style, evals: int):
+    """nstlib in the paper configuration (alpha 1, beta 1e3, w_l = 1/5) from the content image."""
+    start = time.perf_counter()
+    res = synthesize(enc, content_targets=content_targets(enc, content, list(GATYS_CONTENT_LAYERS)),
+                     style_targets=style_targets(enc, style, list(GATYS_STYLE_LAYERS)),
+                     content_layers=GATYS_CONTENT_LAYERS, style_layers=GATYS_STYLE_LAYERS,
+                     content_weight=1.0, style_weight=1e3, init="content", content_image=content,
+                     steps=evals, progress=False)
+    return time.perf_counter() - start, res
+
+
+def part_precision(args, weights: Path) -> None:
+    """bf16 against fp32: the same runs in both precisions, final images scored in fp32."""
+    size, evals = args.size, args.evals
+    print(f"\n## Part 3: bf16 vs fp32 accuracy, {size}x{size} px, {evals} evaluations "
+          f"(native bf16 here: {native_bf16('cpu')}; where it is not native, bf16 is emulated and slow)\n")
+    content, style = load_pair(size)
+    cnn = T.load_vgg19_features(str(weights))
+    encs = {p: VGG19Features(weights=weights, precision=p, device="cpu") for p in ("fp32", "bf16")}
+    fp32 = encs["fp32"]
+    paper_ct = content_targets(fp32, content, list(GATYS_CONTENT_LAYERS))
+    paper_st = style_targets(fp32, style, list(GATYS_STYLE_LAYERS))
+
+    def paper_score(img: torch.Tensor) -> float:  # the paper objective of img, one fp32 evaluation
+        return synthesize(fp32, content_targets=paper_ct, style_targets=paper_st, content_layers=GATYS_CONTENT_LAYERS,
+                          style_layers=GATYS_STYLE_LAYERS, content_weight=1.0, style_weight=1e3, init=img,
+                          steps=1, progress=False).history[0]["total"]
+
+    rows = []
+    for config, run, score in (
+        ("tutorial objective", lambda e: nstlib_run(e, content, style, evals),
+         lambda img: T.tutorial_loss(cnn, content, style, img)["total"]),
+        ("paper config", lambda e: paper_run(e, content, style, evals), paper_score),
+    ):
+        scores = {}
+        for prec, enc in encs.items():
+            secs, res = run(enc)
+            scores[prec] = score(res.image)
+            rows.append([config, prec, secs, len(res.history), scores[prec],
+                         "" if prec == "fp32" else f"{scores['bf16'] / scores['fp32'] - 1:+.2%}"])
+            print(f"  {config}, {prec}: {secs:.0f} s", flush=True)
+    print()
+    print(table(["objective", "precision", "wall s", "evaluations", "final loss (fp32)", "bf16 vs fp32"], rows))
+    print("\ntarget: bf16's final loss within 2% of fp32's")
 
 
 # ----------------------------------------------------------------------------- part 2: floor
@@ -311,14 +365,13 @@ def part_floor(args, weights: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", default="tutorial,floor", help="comma-separated: tutorial, floor")
+    ap.add_argument("--parts", default="tutorial,floor", help="comma-separated: tutorial, floor, precision")
     ap.add_argument("--size", type=int, default=256, help="part 1 image size (square)")
     ap.add_argument("--evals", type=int, default=320, help="part 1 loss evaluations (a multiple of 20)")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats (medians reported)")
     ap.add_argument("--eval-repeats", type=int, default=10, help="single-evaluation timings per competitor")
     ap.add_argument("--floor-sizes", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--floor-evals", type=int, default=6, help="timed evaluations per repeat at 256 px (half at 512)")
-    ap.add_argument("--check-precision", action="store_true", help="also run nstlib in the other precision")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     ap.add_argument("--weights-seed", type=int, default=0)
     args = ap.parse_args()
@@ -334,6 +387,8 @@ def main() -> None:
         part_tutorial(args, weights)
     if "floor" in parts:
         part_floor(args, weights)
+    if "precision" in parts:
+        part_precision(args, weights)
 
 
 if __name__ == "__main__":
