@@ -217,8 +217,9 @@ def draw_receptive_fields(
         ax.add_patch(rect)
         cy, cx = rf.center(i), rf.center(j)
         ax.plot([cx], [cy], marker="+", color=colour, markersize=8, zorder=4)
-    ax.set_xlim(left - 0.5 - 2, right - 0.5 + 2)
-    ax.set_ylim(bottom - 0.5 + 2, top - 0.5 - 2)
+    m = 0.03 * max(bottom - top, right - left)  # a margin, so that no box lies on the frame
+    ax.set_xlim(left - 0.5 - m, right - 0.5 + m)
+    ax.set_ylim(bottom - 0.5 + m, top - 0.5 - m)
     ax.set_aspect("equal")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, title="receptive field")
     ax.set_title(title or f"receptive fields of the units centred near pixel (y={y:.0f}, x={x:.0f})", fontsize=10)
@@ -240,7 +241,8 @@ def effective_receptive_fields(
 
 
 def plot_effective_receptive_fields(
-    erfs: Mapping[str, Tensor], table: ReceptiveFieldTable | None = None, fraction: float = 0.9, gamma: float = 0.5
+    erfs: Mapping[str, Tensor], table: ReceptiveFieldTable | None = None, fraction: float = 0.9, gamma: float = 0.5,
+    zoom: bool = True,
 ):
     """One panel per layer: the effective receptive field as a heat map inside its theoretical box.
 
@@ -249,6 +251,8 @@ def plot_effective_receptive_fields(
         table: receptive-field table (default VGG-19's).
         fraction: the dashed circle holds this fraction of the ERF's mass (:func:`nstlib.receptive.erf_radius`).
         gamma: the heat map shows ``erf ** gamma`` so that the faint tails stay visible.
+        zoom: show each panel's box with a margin (small fields stay visible); ``False`` shows
+            the whole input, at the same scale for every layer.
 
     Returns the Figure; each panel's title gives the box size r_l and the circle's diameter.
     """
@@ -274,14 +278,21 @@ def plot_effective_receptive_fields(
         cy, cx = float((mass * ys).sum() / mass.sum()), float((mass * xs).sum() / mass.sum())
         radius = erf_radius(erf, fraction)
         ax.add_patch(Circle((cx, cy), radius, fill=False, edgecolor="white", linestyle="--", linewidth=1))
-        ax.set_xlim(min(left, 0) - 0.5, max(right, W) - 0.5)
-        ax.set_ylim(max(bottom, H) - 0.5, min(top, 0) - 0.5)
+        if zoom:  # the box and a margin around it, so that small fields stay visible
+            m = max(3, rf.size // 4)
+            ax.set_xlim(left - m - 0.5, right + m - 0.5)
+            ax.set_ylim(bottom + m - 0.5, top - m - 0.5)
+        else:
+            ax.set_xlim(min(left, 0) - 0.5, max(right, W) - 0.5)
+            ax.set_ylim(max(bottom, H) - 0.5, min(top, 0) - 0.5)
+        ax.set_facecolor("black")  # the ERF is 0 outside the image too
         ax.set_title(f"{name}\nbox {rf.size} px, ERF {2 * radius:.0f} px", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"effective receptive fields (heat, gamma {gamma}); box = theoretical field; "
-                 f"circle = {fraction:.0%} of the mass", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle(f"effective receptive field (heat map of erf^{gamma}); blue box: theoretical field; "
+                 f"dashed circle: {fraction:.0%} of the ERF's mass" + ("; panels zoomed to the box" if zoom else ""),
+                 fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
 
 
