@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import ipywidgets as w
-from torch import Tensor
+from .panel import image_png
 
-__all__ = ["BlendWidget", "png_bytes"]
-
-
-def png_bytes(img: Tensor) -> bytes:
-    """PNG encoding of a (1, 3, H, W) image in [0, 1] (for ``ipywidgets.Image``)."""
-    from ..image import to_pil
-
-    buf = io.BytesIO()
-    to_pil(img).save(buf, format="PNG")
-    return buf.getvalue()
+__all__ = ["BlendWidget"]
 
 
 class BlendWidget(w.VBox):
@@ -53,6 +43,6 @@ class BlendWidget(w.VBox):
             self.status.value = f"Error: {err}"
             raise
         self.last_result = result
-        self.image.value = png_bytes(result.image)
+        self.image.value = image_png(result.image)
         self.status.value = f"Done: mix {self.mix.value:.2f}, {result.message}"
         return result
