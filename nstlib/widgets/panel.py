@@ -68,6 +68,8 @@ PREVIEW_CLASS = "nstlib-preview"
 LOSS_PLOT_CLASS = "nstlib-loss-plot"
 STATUS_CLASS = "nstlib-status"
 
+_LABEL = {"description_width": "95px"}  # room for "content layer" without truncation
+
 #: Content layers offered by :class:`TransferPanel` (Gatys et al. 2016 use conv4_2; Fig. 5 compares conv2_2).
 CONTENT_LAYER_CHOICES: tuple[str, ...] = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
 
@@ -252,10 +254,11 @@ class _SynthesisPanel(widgets.VBox):
         self.view: LiveView | None = None
         self.steps_slider = widgets.IntSlider(
             value=steps if steps is not None else pick(100, 10), min=5, max=500, step=5,
-            description="steps", continuous_update=False,
+            description="steps", continuous_update=False, style=_LABEL,
             tooltip="loss evaluations (each one a forward and backward pass through VGG-19)",
         )
-        self.optimizer_dropdown = widgets.Dropdown(options=["lbfgs", "adam"], value=optimizer, description="optimiser")
+        self.optimizer_dropdown = widgets.Dropdown(options=["lbfgs", "adam"], value=optimizer, description="optimiser",
+                                                   style=_LABEL)
         self.weighted_checkbox = widgets.Checkbox(
             value=False, description="plot weighted terms", indent=False,
             tooltip="plot each term times its weight (its share of the total) instead of the raw loss",
@@ -413,12 +416,13 @@ class TransferPanel(_SynthesisPanel):
 
         self.layer_sliders = {layer: _weight_slider(layer, w) for layer, w in initial.items()}
         self.ratio_slider = widgets.FloatLogSlider(
-            value=ratio, base=10, min=-6, max=0, step=0.25, description="α/β", readout_format=".1e",
+            value=ratio, base=10, min=-6, max=0, step=0.25, description="α/β", readout_format=".1e", style=_LABEL,
             continuous_update=False, tooltip="alpha / beta: content weight over style weight (alpha = 1)",
         )
         self.content_dropdown = widgets.Dropdown(options=list(CONTENT_LAYER_CHOICES), value=content_layer,
-                                                 description="content layer")
-        self.init_dropdown = widgets.Dropdown(options=["content", "noise"], value=init, description="start from")
+                                                 description="content layer", style=_LABEL)
+        self.init_dropdown = widgets.Dropdown(options=["content", "noise"], value=init, description="start from",
+                                              style=_LABEL)
         self._assemble(
             inputs=[_thumbnail(self.content_image, "content", 128), _thumbnail(self.style_image, "style", 128)],
             sliders=list(self.layer_sliders.values()),
@@ -499,7 +503,8 @@ class TexturePanel(_SynthesisPanel):
         enc.check_layers(list(initial))
         self._style_targets = style_targets(enc, self.source_image.to(enc.device), list(initial), output_size=self.out_hw)
         self.layer_sliders = {layer: _weight_slider(layer, w) for layer, w in initial.items()}
-        self.seed_box = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="noise seed")
+        self.seed_box = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="noise seed",
+                                               style=_LABEL)
         self._assemble(
             inputs=[_thumbnail(self.source_image, "source texture", 128)],
             sliders=list(self.layer_sliders.values()),
