@@ -37,22 +37,34 @@ def feature_matrix(F: Tensor) -> tuple[Tensor, bool]:
 
 
 class _Gram(torch.autograd.Function):
-    """G = X X^T for X (B, C, M), or X^T X for X (B, M, C); backward is one matmul: dX = (dG + dG^T) X."""
+    """G = X X^T for feature maps F (B, C, H, W) seen as X (B, C, M); backward is one matmul.
+
+    dL/dX = (dG + dG^T) X, written by the matmul straight into a fresh (B, C, H, W) tensor in F's
+    own memory layout (not a view of a temporary), so that autograd adds the gradient arriving
+    through the next ReLU into it in place instead of allocating another feature-map-sized tensor.
+    """
 
     @staticmethod
-    def forward(ctx, X: Tensor, transposed: bool) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(X)
-        ctx.transposed = transposed
-        with torch.autocast(X.device.type, enabled=False):
+    def forward(ctx, F: Tensor) -> Tensor:  # type: ignore[override]
+        X, transposed = feature_matrix(F)  # (B, C, M) or (B, M, C)
+        ctx.save_for_backward(F)
+        with torch.autocast(F.device.type, enabled=False):
             return X.transpose(1, 2) @ X if transposed else X @ X.transpose(1, 2)  # (B, C, C)
 
     @staticmethod
-    def backward(ctx, dG: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
-        (X,) = ctx.saved_tensors
-        S = dG + dG.transpose(1, 2)  # (B, C, C)
-        with torch.autocast(X.device.type, enabled=False):
-            dX = X @ S if ctx.transposed else S @ X  # (B, M, C) or (B, C, M)
-        return dX, None
+    def backward(ctx, dG: Tensor) -> Tensor:  # type: ignore[override]
+        (F,) = ctx.saved_tensors
+        X, transposed = feature_matrix(F)
+        S = dG + dG.transpose(1, 2)  # (B, C, C), symmetric
+        dF = torch.empty_like(F, memory_format=torch.preserve_format)  # (B, C, H, W) in F's layout
+        dX, dX_transposed = feature_matrix(dF)  # a view of dF's memory, (B, C, M) or (B, M, C)
+        with torch.autocast(F.device.type, enabled=False):
+            if dX_transposed == transposed and dX.data_ptr() == dF.data_ptr():
+                torch.matmul(X, S, out=dX) if transposed else torch.matmul(S, X, out=dX)
+            else:  # pragma: no cover - exotic strides: compute, then copy into place
+                B, C, H, W = F.shape
+                dF.copy_((X @ S).view(B, H, W, C).permute(0, 3, 1, 2) if transposed else (S @ X).view(B, C, H, W))
+        return dF
 
 
 def gram_matrix(F: Tensor) -> Tensor:
@@ -70,8 +82,7 @@ def gram_matrix(F: Tensor) -> Tensor:
     """
     if F.dim() != 4:
         raise ValueError(f"gram_matrix expects feature maps of shape (B, C, H, W), got {tuple(F.shape)}")
-    X, transposed = feature_matrix(F)
-    return _Gram.apply(X, transposed)
+    return _Gram.apply(F)
 
 
 def content_loss(F: Tensor, P: Tensor) -> Tensor:
