@@ -8,7 +8,7 @@ Three kinds of built-in image, all loadable by name with ``nstlib.load_image(nam
   :func:`waves`, :func:`plaid`): deterministic for a given seed, offline, and with the strong
   colour and orientation statistics that make a good style image;
 - paintings used by Gatys et al. and by jcjohnson/neural-style, downloaded on first use by
-  :func:`fetch`, verified against the sha256 and size pinned in ``data/paintings.json``, and
+  :func:`fetch`, verified against the sha256 and size pinned in ``nstlib/registry/paintings.json``, and
   cached in ``$NSTLIB_CACHE`` (default ``~/.cache/nstlib``).
 
 ``list_images()`` prints a table of all of them with source and licence; ``data/README.md``
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 #: The pin registry: single source of truth for downloadable paintings.
-REGISTRY_PATH = Path(__file__).resolve().parent.parent / "data" / "paintings.json"
+REGISTRY_PATH = Path(__file__).resolve().parent / "registry" / "paintings.json"  # shipped in the wheel
 
 #: A download gives up after ``_TOTAL_FACTOR * timeout`` seconds in all, even if bytes trickle in.
 _TOTAL_FACTOR = 6.0
@@ -435,7 +435,7 @@ def _grace_hopper_path() -> Path:
 
 
 def paintings(registry_path: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
-    """The pinned paintings from ``data/paintings.json``: name -> entry.
+    """The pinned paintings from ``nstlib/registry/paintings.json``: name -> entry.
 
     Each entry has ``name``, ``url``, ``sha256`` (64 hex digits), ``size`` (bytes), ``title``,
     ``licence`` and ``credit``.
@@ -445,8 +445,8 @@ def paintings(registry_path: str | os.PathLike | None = None) -> dict[str, dict[
         entries = json.loads(path.read_text(encoding="utf-8"))["paintings"]
     except FileNotFoundError:
         raise FileNotFoundError(
-            f"The painting registry {path} is missing. It ships with the nstlib repository: "
-            "install nstlib from a checkout with `pip install -e .`."
+            f"The painting registry {path} is missing: this nstlib installation is incomplete. "
+            "Reinstall it (`pip install --force-reinstall nstlib`, or `pip install -e .` in a checkout)."
         ) from None
     return {e["name"]: e for e in entries}
 
@@ -497,7 +497,7 @@ def fetch(name: str, *, timeout: float = 10.0, cache_dir: str | os.PathLike | No
         Defaults to ``nstlib.config.cache_dir()`` (``$NSTLIB_CACHE`` or ``~/.cache/nstlib``).
         Files go in its ``paintings/`` folder.
     registry : mapping, optional
-        name -> entry, in the format of ``data/paintings.json``; defaults to that file. For tests
+        name -> entry, in the format of ``nstlib/registry/paintings.json``; defaults to that file. For tests
         and mirrors.
 
     Returns
@@ -527,7 +527,7 @@ def fetch(name: str, *, timeout: float = 10.0, cache_dir: str | os.PathLike | No
                 f"The download of {name!r} from {entry['url']} does not match its pin: got "
                 f"{got_bytes} bytes with sha256 {digest}, expected {entry['size']} bytes with "
                 f"sha256 {entry['sha256']}. The file was deleted. The server may now serve a "
-                "different file: try again later, or report it so data/paintings.json can be "
+                "different file: try again later, or report it so nstlib/registry/paintings.json can be "
                 f"checked. {_offline_help(entry, target)}"
             )
         os.replace(tmp, target)

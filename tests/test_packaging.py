@@ -54,3 +54,28 @@ def test_ci_runs_the_readme_test_command():
     assert install.group(1).split("&&")[0].strip() in ci
     assert re.search(r"^pytest\b", readme, re.M), "README must show the test command"
     assert re.search(r"^\s*python -m pytest|^\s*pytest", ci, re.M)
+
+
+def test_wheel_ships_every_module_and_the_painting_registry(tmp_path):
+    """A plain `pip install nstlib` (no checkout) must still have the pin registry and every module."""
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("nstlib-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "nstlib").rglob("*.py")}
+    assert modules <= names, sorted(modules - names)
+    assert "nstlib/registry/paintings.json" in names
+    # the installed copy reads the registry from inside the package, not from a checkout's data/
+    unpacked = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(unpacked)
+    code = "import nstlib.data as d; print(d.__file__, len(d.paintings()), sorted(d.paintings())[0])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(unpacked)})
+    where, count, first = out.stdout.split()
+    assert Path(where).is_relative_to(unpacked), where  # the wheel's copy ran, not the checkout
+    assert (count, first) == ("5", "shipwreck")
