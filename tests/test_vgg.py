@@ -118,6 +118,34 @@ def test_bf16_precision_returns_float32_close_to_fp32(tv_state_path):
     assert ((a - b).norm() / a.norm()).item() < 0.05
 
 
+def _cpuinfo_flags() -> set[str] | None:
+    try:
+        text = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return None
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), None)
+    return set(line.split(":", 1)[1].split()) if line else None
+
+
+def test_native_bf16_matches_the_cpu_flags():
+    """bf16 counts as native only with AMX or AVX512-BF16 (read from the kernel, not from torch)."""
+    flags = _cpuinfo_flags()
+    if flags is None:
+        pytest.skip("no /proc/cpuinfo flags on this system")
+    expected = bool({"amx_bf16", "avx512_bf16"} & flags)
+    assert vgg.native_bf16("cpu") is expected
+    assert vgg.native_bf16("meta") is False
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_native(monkeypatch, native):
+    """'auto' never picks emulated bf16 (4-5x slower than fp32 on AVX-512 without BF16)."""
+    monkeypatch.setattr(vgg, "native_bf16", lambda device: native)
+    enc = VGG19Features(weights="random", precision="auto", device="cpu")
+    assert enc.precision == ("bf16" if native else "fp32")
+    assert VGG19Features(weights="random", precision="fp32", device="cpu").precision == "fp32"
+
+
 def test_unknown_layer_lists_valid_names(encoder):
     with pytest.raises(ValueError, match=r"\['conv6_1'\]; valid names are: conv1_1, relu1_1"):
         encoder(smooth_image(32, 32), ["conv4_2", "conv6_1"])
