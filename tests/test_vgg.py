@@ -14,6 +14,7 @@ import torchvision
 
 import nstlib.vgg as vgg
 from nstlib import LAYER_NAMES, VGG19Features
+from nstlib.losses import style_layer_loss
 from nstlib.vgg import WeightsError, vgg_layer_names
 
 from .conftest import smooth_image
@@ -144,6 +145,45 @@ def test_auto_precision_is_bf16_only_where_native(monkeypatch, native):
     enc = VGG19Features(weights="random", precision="auto", device="cpu")
     assert enc.precision == ("bf16" if native else "fp32")
     assert VGG19Features(weights="random", precision="fp32", device="cpu").precision == "fp32"
+
+
+@pytest.mark.parametrize("layer", ["conv3_1", "conv5_1"])
+def test_bf16_mode_keeps_features_exact_and_the_style_gradient_within_2_percent(tv_state_path, layer):
+    """bf16 mode: forward in float32 (features bit-identical), backward convolutions in bf16.
+
+    Oracle: torchvision's layers in float64 with the style loss written out by hand.
+    """
+    model = torchvision.models.vgg19()
+    model.load_state_dict(torch.load(tv_state_path, weights_only=True))
+    feats64 = model.features.eval().double()
+    idx = LAYER_NAMES.index(layer)
+    x, style = smooth_image(64, 64, seed=1), smooth_image(64, 64, seed=2)
+
+    def style_loss64(img: torch.Tensor, A: torch.Tensor | None = None):
+        Fm = torchvision_steps(feats64[: idx + 1], img.double())[idx]  # (1, N, H, W)
+        N, M = Fm.shape[1], Fm.shape[2] * Fm.shape[3]
+        Fm = Fm.reshape(N, M)
+        G = Fm @ Fm.T  # (N, N)
+        return G if A is None else ((G - A) ** 2).sum() / (4 * N**2 * M**2)
+
+    with torch.no_grad():
+        A = style_loss64(style)
+    xr = x.clone().double().requires_grad_(True)
+    style_loss64(xr, A).backward()
+    expected = xr.grad.float()
+
+    grads, feats = {}, {}
+    for precision in ("fp32", "bf16"):
+        enc = VGG19Features(weights=tv_state_path, precision=precision, device="cpu")
+        xi = x.clone().requires_grad_(True)
+        f = enc(xi, [layer])[layer]
+        feats[precision] = f.detach()
+        style_layer_loss(f, A.float()[None]).backward()
+        grads[precision] = xi.grad
+    assert torch.equal(feats["bf16"], feats["fp32"])  # the forward pass is float32 in both modes
+    rel = {p: ((g - expected).norm() / expected.norm()).item() for p, g in grads.items()}
+    assert rel["fp32"] < 1e-4, rel
+    assert 0 < rel["bf16"] < 0.02, rel  # > 0: the backward really ran in bf16
 
 
 def test_unknown_layer_lists_valid_names(encoder):
