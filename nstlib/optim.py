@@ -9,9 +9,10 @@ is ``style_weight=0`` from noise; texture synthesis is ``content_weight=0`` from
 transfer uses both. Targets (content features P^l and style Gram matrices A^l) are computed once,
 without gradients, by :func:`content_targets` and :func:`style_targets`.
 
-Speed on CPUs (see ``benchmarks/``): the encoder runs its convolutions in bfloat16 where the
-hardware has native bf16; Gram matrices and loss sums stay in float32 on copy-free 2-D views of
-the feature maps; L-BFGS keeps a history of 20 (instead of 100) at the same convergence.
+Speed on CPUs (see ``benchmarks/``): the encoder runs the backward pass of its convolutions in
+bfloat16 where the hardware has native bf16 (the forward pass stays float32); Gram matrices and loss
+sums stay in float32 on copy-free 2-D views of the feature maps; L-BFGS keeps a history of 20
+(instead of 100) at the same convergence.
 """
 
 from __future__ import annotations
