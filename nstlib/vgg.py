@@ -285,7 +285,7 @@ class VGG19Features(nn.Module):
         if precision == "auto":
             precision = "bf16" if native_bf16(device) else "fp32"
         self.precision = precision
-        self._bf16_cache: dict[str, tuple[tuple[int, int, torch.device], Tensor, Tensor]] = {}
+        self._bf16_cache: dict[str, tuple[tuple[int, int, torch.device], Tensor]] = {}
         #: convolutions kept in float32 when ``precision == "bf16"`` (see the class docstring)
         self.fp32_convs: frozenset[str] = frozenset({"conv1_1"})
         self.channels_last = device.type == "cpu" or precision == "bf16"
@@ -435,17 +435,17 @@ class VGG19Features(nn.Module):
         pools = sum(1 for name in LAYER_NAMES[: deepest + 1] if name.startswith("pool"))
         return 2**pools
 
-    def _bf16_filters(self, name: str, conv: nn.Conv2d) -> tuple[Tensor, Tensor]:
-        """``conv``'s (weight, bias) in bfloat16, cast once and cached until the float32 filters change."""
+    def _bf16_weight(self, name: str, conv: nn.Conv2d) -> Tensor:
+        """``conv``'s filters in bfloat16 (for the backward pass), cast once and cached until they change."""
         key = (conv.weight.data_ptr(), conv.weight._version, conv.weight.device)
         hit = self._bf16_cache.get(name)
         if hit is None or hit[0] != key:
             weight = conv.weight.detach().to(torch.bfloat16)
             if self.channels_last:
                 weight = weight.contiguous(memory_format=torch.channels_last)
-            hit = (key, weight, conv.bias.detach().to(torch.bfloat16))
+            hit = (key, weight)
             self._bf16_cache[name] = hit
-        return hit[1], hit[2]
+        return hit[1]
 
     def forward(self, x: Tensor, layers: Sequence[str] | str, *, fast_layout: bool = False) -> dict[str, Tensor]:
         """Features of ``x`` at ``layers``, computed in one pass that stops after the deepest one.
@@ -485,7 +485,7 @@ class VGG19Features(nn.Module):
                 # A requested convX_Y keeps its pre-ReLU values: ReLU out of place there.
                 x = F.relu(x, inplace=f"conv{name[4:]}" not in wanted)
             elif bf16 and isinstance(module, nn.Conv2d) and name not in self.fp32_convs:
-                x = _Bf16BackwardConv.apply(x.float(), module.weight, module.bias, self._bf16_filters(name, module)[0])
+                x = _Bf16BackwardConv.apply(x.float(), module.weight, module.bias, self._bf16_weight(name, module))
             elif isinstance(module, nn.Conv2d):
                 x = module(x.float())
             else:

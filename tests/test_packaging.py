@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,13 +63,6 @@ def test_ci_runs_the_readme_test_command():
 
 def test_wheel_ships_every_module_and_the_painting_registry(tmp_path):
     """A plain `pip install nstlib` (no checkout) must still have the pin registry and every module."""
-    import os
-    import subprocess
-    import sys
-    import zipfile
-
-    import shutil
-
     src = tmp_path / "src"  # build from a copy: setuptools writes build/ and *.egg-info next to the sources
     shutil.copytree(ROOT / "nstlib", src / "nstlib", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
