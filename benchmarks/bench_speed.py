@@ -129,21 +129,7 @@ def closures(enc, cnn, content, style):
         loss = T.STYLE_WEIGHT * sum(s.loss for s in sls) + T.CONTENT_WEIGHT * sum(c.loss for c in cls)
         loss.backward()
 
-    from nstlib.losses import content_loss, style_layer_loss
-
-    cw, sw, ct, st = nstlib_objective_terms(enc, content, style)
-    layout = torch.channels_last if enc.channels_last else torch.contiguous_format
-    ct = {k: v.contiguous(memory_format=layout) for k, v in ct.items()}
-    layers = list(dict.fromkeys([*cw, *sw]))
-    xn = content.clone().requires_grad_(True)
-
-    def nst() -> None:
-        xn.grad = None
-        f = enc(xn, layers, fast_layout=True)
-        loss = sum(cw[k] * content_loss(f[k], ct[k]) for k in cw) + sum(sw[k] * style_layer_loss(f[k], st[k]) for k in sw)
-        loss.backward()
-
-    return {"tutorial": tutorial, "nstlib": nst}
+    return {"tutorial": tutorial, "nstlib": nstlib_closure(enc, content, *nstlib_objective_terms(enc, content, style))}
 
 
 CATEGORIES = (  # first match wins
@@ -325,21 +311,19 @@ def floor_pass(net: nn.Sequential, dtype: torch.dtype, layout: str, x: torch.Ten
     out.backward(torch.ones_like(out))
 
 
-def paper_closure(enc: VGG19Features, content: torch.Tensor, ct: dict, st: dict):
-    """nstlib's loss + gradient in the paper configuration, without the optimiser (one evaluation)."""
+def nstlib_closure(enc: VGG19Features, content: torch.Tensor, cw: dict, sw: dict, ct: dict, st: dict):
+    """One evaluation of nstlib's loss + gradient (layer weights cw, sw; targets ct, st), no optimiser."""
     from nstlib.losses import content_loss, style_layer_loss
 
     layout = torch.channels_last if enc.channels_last else torch.contiguous_format
-    ct = {k: v.contiguous(memory_format=layout) for k, v in ct.items()}
-    cw, sw = GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
+    ct = {k: v.contiguous(memory_format=layout) for k, v in ct.items()}  # as synthesize does, once
     layers = list(dict.fromkeys([*cw, *sw]))
     x = content.clone().requires_grad_(True)
 
     def closure() -> None:
         x.grad = None
         f = enc(x, layers, fast_layout=True)
-        loss = sum(cw[k] * content_loss(f[k], ct[k]) for k in cw) + 1e3 * sum(
-            sw[k] * style_layer_loss(f[k], st[k]) for k in sw)
+        loss = sum(cw[k] * content_loss(f[k], ct[k]) for k in cw) + sum(sw[k] * style_layer_loss(f[k], st[k]) for k in sw)
         loss.backward()
 
     return closure
@@ -362,7 +346,8 @@ def part_floor(args, weights: Path) -> None:
         x = content.clone().requires_grad_(True)
         ct = content_targets(enc, content, list(GATYS_CONTENT_LAYERS))
         st = style_targets(enc, style, list(GATYS_STYLE_LAYERS))
-        closure = paper_closure(enc, content, ct, st)
+        closure = nstlib_closure(enc, content, GATYS_CONTENT_LAYERS,
+                                 {k: 1e3 * w for k, w in GATYS_STYLE_LAYERS.items()}, ct, st)
         for key, (net, dt) in nets.items():  # warm-up
             floor_pass(net, dt, key[0], x)
         closure()

@@ -239,13 +239,7 @@ def synthesize(
     x.requires_grad_(True)
     H, W = x.shape[-2:]
     layers = list(dict.fromkeys([*content_targets, *style_targets]))
-    if layers and min(H, W) < encoder.min_size(layers):
-        deepest = max(layers, key=LAYER_NAMES.index)
-        raise ValueError(
-            f"image of {H}x{W} px is too small for layer {deepest}: it needs at least "
-            f"{encoder.min_size(layers)}x{encoder.min_size(layers)} px (each pooling halves the map). "
-            "Use a larger image or size."
-        )
+    encoder.check_size(H, W, layers)  # names the deepest layer and the minimum size
     # Content targets in the layout the encoder computes in, converted once (not per evaluation).
     layout = torch.channels_last if encoder.channels_last else torch.contiguous_format
     ctargets = {k: v.to(device).contiguous(memory_format=layout) for k, v in content_targets.items()}

@@ -425,6 +425,18 @@ class VGG19Features(nn.Module):
             )
         return layers
 
+    def check_size(self, height: int, width: int, layers: Sequence[str]) -> None:
+        """Raise a ValueError naming the deepest layer and the minimum size if the image is too small."""
+        if not layers:
+            return
+        need = self.min_size(layers)
+        if min(height, width) < need:
+            deepest = max(layers, key=LAYER_NAMES.index)
+            raise ValueError(
+                f"image of {height}x{width} px is too small for layer {deepest}: it needs at least "
+                f"{need}x{need} px (each pooling halves the map). Use a larger image or size."
+            )
+
     def min_size(self, layers: Iterable[str]) -> int:
         """Smallest image side (px) for which every layer in ``layers`` has at least a 1x1 map.
 
@@ -466,13 +478,7 @@ class VGG19Features(nn.Module):
             return {}
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(x.shape)}")
-        need = self.min_size(layers)
-        if min(x.shape[-2:]) < need:
-            deepest = max(layers, key=LAYER_NAMES.index)
-            raise ValueError(
-                f"image of {x.shape[-2]}x{x.shape[-1]} px is too small for layer {deepest}: it needs at "
-                f"least {need}x{need} px (each pooling halves the map). Use a larger image or size."
-            )
+        self.check_size(x.shape[-2], x.shape[-1], layers)
         wanted = set(layers)
         deepest_idx = max(LAYER_NAMES.index(name) for name in layers)
         bf16 = self.precision == "bf16"
