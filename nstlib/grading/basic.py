@@ -1,52 +1,13 @@
-"""Auto-graded exercises: one ``check_*`` per exercise of the notebook series, and ``report()``.
+"""The checks of the nine exercises in notebooks 01-05 (see :data:`nstlib.grading.EXERCISES`).
 
-Every check runs the student's function on several seeded inputs (batch > 1, non-square maps,
-float32 and float64), compares the result with a reference computed *at check time* by an
-independent, naive implementation in this module (NumPy formulas, an analytic gradient, a
-backward interval walk; no stored answer files, and not ``nstlib.losses``), and prints one of
-
-- ``PASS  <exercise>: ...``
-- ``FAIL  <exercise>: ...`` with what went in (shapes, dtypes), what was expected, what came out
-  and a hint. The hint comes from comparing the student's output with known wrong variants
-  (missing 1/2, mean instead of sum, transposed Gram, off-by-one, alpha/beta swapped, ...).
-  A FAIL raises ``AssertionError`` so that nbgrader's autograde (or a CI run) scores it.
-- ``not implemented yet`` when the student's function still raises ``NotImplementedError`` (the
-  generated stub). This does *not* raise, so a student notebook runs top to bottom; under
-  nbgrader's autograde/validate (``NBGRADER_EXECUTION``) or ``NSTLIB_GRADING_STRICT=1`` it raises
-  ``AssertionError`` too, so an unsolved exercise scores 0 (see :func:`strict`).
-
-The vectorised exercises (``gram_matrix``, ``tv_loss``) also reject Python loops over positions or
-channels: the check counts the bytecode instructions executed in the student's own code
-(``sys.settrace`` with opcode events) on inputs of two sizes; a count that grows with the number
-of positions means a Python loop over them.
-
-Outcomes go to a module-level registry keyed by exercise id; ``report()`` prints them with a score.
-
-Exercises (id: notebook; student function):
-
-====================== =========================== ===============================================
-id                     notebook                    student function / value
-====================== =========================== ===============================================
-receptive_field_sizes  01_receptive_fields         receptive_field_sizes(kernels, strides) -> list
-conv1_1_parameters     01_receptive_fields         conv1_1_parameters() -> int
-content_loss           02_content_reconstruction   content_loss(F, P) -> Tensor
-input_gradient_step    02_content_reconstruction   input_gradient_step(image, loss_fn, lr)
-gram_matrix            03_style_reconstruction     gram_matrix(F) -> Tensor (B, C, C)
-style_layer_loss       03_style_reconstruction     style_layer_loss(F, A) -> Tensor
-texture_model_size     04_texture_synthesis        texture_model_size(channels) -> int
-total_loss             05_style_transfer           total_loss(content_terms, style_terms, ...)
-tv_loss                05_style_transfer           tv_loss(img) -> Tensor
-====================== =========================== ===============================================
+Each compares the student's function with an independent naive reference computed at check time
+(NumPy formulas, an analytic gradient, a backward interval walk) and names the closest known wrong
+variant. Written before the data-driven runner (:func:`nstlib.grading._core.run_spec`); the new
+exercises in :mod:`nstlib.grading.pipeline` use the runner.
 """
 
 from __future__ import annotations
 
-import ast
-import inspect
-import os
-import sys
-import sysconfig
-import textwrap
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -55,370 +16,27 @@ import torch
 import torch.nn.functional as TF
 from torch import Tensor
 
-__all__ = [
-    "EXERCISES",
-    "Exercise",
-    "Outcome",
-    "check_receptive_field_sizes",
-    "check_conv1_1_parameters",
-    "check_content_loss",
-    "check_input_gradient_step",
-    "check_gram_matrix",
-    "check_style_layer_loss",
-    "check_texture_model_size",
-    "check_total_loss",
-    "check_tv_loss",
-    "report",
-    "results",
-    "reset",
-    "strict",
-]
-
-PASS, FAIL, NOT_IMPLEMENTED = "pass", "fail", "not implemented"
-
-
-@dataclass(frozen=True)
-class Exercise:
-    """One exercise: its id (the student function's name), its notebook and a one-line title."""
-
-    id: str
-    notebook: str
-    title: str
-
-
-EXERCISES: tuple[Exercise, ...] = (
-    Exercise("receptive_field_sizes", "01_receptive_fields", "receptive-field size of every layer"),
-    Exercise("conv1_1_parameters", "01_receptive_fields", "number of parameters of conv1_1"),
-    Exercise("content_loss", "02_content_reconstruction", "content loss 1/2 sum (F - P)^2"),
-    Exercise("input_gradient_step", "02_content_reconstruction", "one gradient step on the input image"),
-    Exercise("gram_matrix", "03_style_reconstruction", "Gram matrix G = F F^T, vectorised"),
-    Exercise("style_layer_loss", "03_style_reconstruction", "style loss E_l = 1/(4 N^2 M^2) sum (G - A)^2"),
-    Exercise("texture_model_size", "04_texture_synthesis", "number of parameters of the texture model"),
-    Exercise("total_loss", "05_style_transfer", "alpha * content + beta * style"),
-    Exercise("tv_loss", "05_style_transfer", "total-variation loss, vectorised"),
+from ._core import (
+    _call,
+    _close,
+    _cpu_rand,
+    _describe,
+    _diagnose,
+    _Failure,
+    _grade,
+    _inputs,
+    _np,
+    _on_device,
+    _rand,
+    _require_callable,
+    _rtol,
+    _scalar_output,
+    _short,
+    _unchanged,
+    _values,
+    device,
 )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The last outcome of one exercise's check: ``status`` is ``pass``, ``fail`` or ``not implemented``."""
-
-    exercise: str
-    status: str
-    message: str
-
-
-_RESULTS: dict[str, Outcome] = {}
-
-
-def results() -> dict[str, Outcome]:
-    """A copy of the registry: exercise id -> last :class:`Outcome`, in the order first checked."""
-    return dict(_RESULTS)
-
-
-def reset() -> None:
-    """Forget every recorded outcome (a fresh kernel session)."""
-    _RESULTS.clear()
-
-
-# ----------------------------------------------------------------------------------------------
-# The grading machinery: failures, the student call, descriptions of values, comparisons.
-
-
-class _NotImplemented(Exception):
-    """The student's function raised NotImplementedError (the generated stub)."""
-
-
-class _Failure(Exception):
-    """A failed test case, with everything a student needs to find the mistake."""
-
-    def __init__(self, headline: str, *, inputs: str = "", expected: str = "", got: str = "", hint: str = ""):
-        super().__init__(headline)
-        self.headline, self.inputs, self.expected, self.got, self.hint = headline, inputs, expected, got, hint
-
-    def render(self, exercise: str) -> str:
-        lines = [f"FAIL  {exercise}: {self.headline}"]
-        for label, text in (("input", self.inputs), ("expected", self.expected), ("got", self.got), ("hint", self.hint)):
-            if text:
-                body = textwrap.indent(text, " " * 12).lstrip()
-                lines.append(f"  {label + ':':<9} {body}")
-        return "\n".join(lines)
-
-
-def strict() -> bool:
-    """True when an unimplemented exercise must fail rather than only print "not implemented yet".
-
-    That is under nbgrader's ``autograde`` and ``validate`` (which set ``NBGRADER_EXECUTION``), so a
-    submission that leaves the stub in place scores 0 for that check cell, or when
-    ``NSTLIB_GRADING_STRICT=1`` is set (any other grading script).
-    """
-    if os.environ.get("NBGRADER_EXECUTION", "").strip().lower() in {"autograde", "validate"}:
-        return True
-    return os.environ.get("NSTLIB_GRADING_STRICT", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _record(exercise: str, status: str, message: str) -> None:
-    _RESULTS[exercise] = Outcome(exercise, status, message)
-
-
-def _grade(exercise: str, body: Callable[[], str]) -> None:
-    """Run one check body; print and record PASS / FAIL / not implemented; raise on FAIL."""
-    try:
-        summary = body()
-    except _NotImplemented as exc:
-        detail = f" ({exc})" if str(exc) else ""
-        message = (
-            f"not implemented yet  {exercise}: your function still raises NotImplementedError{detail}.\n"
-            "  Replace the `raise NotImplementedError(...)` line with your code, run that cell, then this one."
-        )
-        _record(exercise, NOT_IMPLEMENTED, message)
-        print(message)
-        if strict():
-            raise AssertionError(f"{exercise}: not implemented (strict grading scores it 0)") from None
-        return
-    except _Failure as failure:
-        message = failure.render(exercise)
-        _record(exercise, FAIL, message)
-        print(message)
-        raise AssertionError(f"{exercise}: {failure.headline} (see the FAIL report above)") from None
-    message = f"PASS  {exercise}: {summary}"
-    _record(exercise, PASS, message)
-    print(message)
-
-
-def _require_callable(fn: Any, signature: str) -> None:
-    if not callable(fn):
-        raise _Failure(
-            "expected your function, got a value",
-            got=f"{type(fn).__name__}: {_short(fn)}",
-            hint=f"pass the function itself, without calling it: check_...({signature.split('(')[0]})",
-        )
-
-
-def _call(fn: Callable[..., Any], args: Sequence[Any], inputs: str, hints: dict[str, str] | None = None) -> Any:
-    """Call the student's function; NotImplementedError -> not implemented; other errors -> FAIL."""
-    try:
-        return fn(*args)
-    except NotImplementedError as exc:
-        raise _NotImplemented(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - any student error becomes a readable FAIL
-        text = f"{type(exc).__name__}: {exc}"
-        hint = next((h for key, h in (hints or {}).items() if key.lower() in text.lower()), "")
-        if not hint:
-            hint = next((h for key, h in _ERROR_HINTS.items() if key.lower() in text.lower()), "")
-        raise _Failure(
-            "your function raised an exception",
-            inputs=inputs,
-            got=text.strip().splitlines()[0][:400] if text.strip() else type(exc).__name__,
-            hint=hint or "read the error message; print the shapes of your intermediate tensors.",
-        ) from None
-
-
-_ERROR_HINTS = {
-    "view size is not compatible": "use .reshape(...) instead of .view(...): the tensor may not be contiguous.",
-    "must match the size of tensor": "two tensors' shapes do not match: print the shapes of your intermediate results.",
-    "does not require grad": "the tensor you differentiate must require grad: x = image.clone().requires_grad_(True).",
-    "can't call numpy() on tensor that requires grad": "stay in torch: converting to NumPy cuts the autograd graph.",
-    "expected scalar type": "mixing dtypes: keep the input's dtype (create new tensors with dtype=x.dtype).",
-    "found dtype": "mixing dtypes: keep the input's dtype (create new tensors with dtype=x.dtype).",
-}
-
-
-def _short(x: Any, limit: int = 200) -> str:
-    text = repr(x)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _describe(x: Any) -> str:
-    """A one-line description of a value: dtype and shape for tensors, values when small."""
-    if isinstance(x, Tensor):
-        dtype = str(x.dtype).replace("torch.", "")
-        flags = ", requires_grad" if x.requires_grad else ""
-        if x.numel() <= 6:
-            values = np.array2string(x.detach().cpu().double().numpy(), precision=6, separator=", ")
-            return f"{dtype} tensor of shape {tuple(x.shape)}{flags}: {values}"
-        return f"{dtype} tensor of shape {tuple(x.shape)}{flags}"
-    if isinstance(x, np.ndarray):
-        return f"array of shape {x.shape}"
-    return f"{type(x).__name__}: {_short(x)}"
-
-
-def _values(a: np.ndarray, limit: int = 6) -> str:
-    """A few values of an array (all when small), with the shape."""
-    flat = np.asarray(a, dtype=np.float64).ravel()
-    shown = np.array2string(flat[:limit], precision=6, separator=", ")
-    more = f" ... ({flat.size} values)" if flat.size > limit else ""
-    return shown + more
-
-
-def _np(t: Tensor) -> np.ndarray:
-    return t.detach().cpu().to(torch.float64).numpy()
-
-
-def _rtol(*dtypes: torch.dtype) -> float:
-    return 1e-9 if all(d == torch.float64 for d in dtypes) else 1e-4
-
-
-def _close(got: np.ndarray, expected: np.ndarray, rtol: float) -> bool:
-    """Equal shapes and values within ``rtol`` (relative to the largest expected magnitude)."""
-    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    if got.shape != expected.shape:
-        return False
-    scale = max(float(np.abs(expected).max(initial=0.0)), 1e-12)
-    return bool(np.all(np.isfinite(got)) and np.allclose(got, expected, rtol=rtol, atol=rtol * scale))
-
-
-def _diagnose(got: np.ndarray, variants: Sequence[tuple[str, Callable[[], Any]]], rtol: float, default: str) -> str:
-    """The hint of the first known wrong variant whose output equals the student's, else ``default``."""
-    for hint, variant in variants:
-        try:
-            value = np.asarray(variant(), dtype=np.float64)
-        except Exception:  # noqa: BLE001 - a variant that does not apply to this input
-            continue
-        if _close(got, value, rtol):
-            return hint
-    return default
-
-
-def _rand(shape: Sequence[int], seed: int, dtype: torch.dtype = torch.float32, low: float | None = None,
-          high: float | None = None, requires_grad: bool = False) -> Tensor:
-    """Seeded normal (or uniform in [low, high]) tensor, generated in float64 then cast."""
-    g = torch.Generator().manual_seed(seed)
-    if low is None or high is None:
-        t = torch.randn(*shape, generator=g, dtype=torch.float64)
-    else:
-        t = low + (high - low) * torch.rand(*shape, generator=g, dtype=torch.float64)
-    return t.to(dtype).requires_grad_(requires_grad)
-
-
-def _inputs(**named: Any) -> str:
-    return ", ".join(f"{k} = {_describe(v)}" for k, v in named.items())
-
-
-def _scalar_output(out: Any, inputs: str, *, graph: bool, what: str) -> Tensor:
-    """Validate a loss value: a one-element tensor, attached to the autograd graph when ``graph``."""
-    if not isinstance(out, Tensor):
-        hint = "return a torch tensor, not a Python number: .item() / float() cut the autograd graph."
-        if out is None:
-            hint = "your function returns None: did you forget the `return`?"
-        raise _Failure(f"{what} must be a torch tensor", inputs=inputs, expected="a 0-dim tensor", got=_describe(out), hint=hint)
-    if out.numel() != 1:
-        raise _Failure(
-            f"{what} must be a single number",
-            inputs=inputs,
-            expected="a 0-dim tensor (shape ())",
-            got=_describe(out),
-            hint="sum over every dimension, batch included (e.g. .sum() with no dim argument).",
-        )
-    if graph and not out.requires_grad:
-        raise _Failure(
-            f"{what} is detached from the autograd graph",
-            inputs=inputs,
-            expected="a tensor that requires grad (the inputs do)",
-            got=_describe(out),
-            hint="compute with torch operations only: .item(), .detach(), .numpy(), float() or torch.tensor(...) "
-            "of a result cut the graph, and the optimiser gets no gradient.",
-        )
-    return out
-
-
-def _unchanged(before: Sequence[Tensor], after: Sequence[Tensor], inputs: str) -> None:
-    for b, a in zip(before, after):
-        if not torch.equal(b, a.detach()):
-            raise _Failure(
-                "your function modified its input",
-                inputs=inputs,
-                hint="don't update tensors in place (+=, -=, .sub_(), .add_()): compute a new tensor.",
-            )
-
-
-# ----------------------------------------------------------------------------------------------
-# Vectorisation: count bytecode instructions executed in the student's own code.
-
-_LIBRARY_PREFIXES = tuple(
-    sorted({os.path.join(os.path.realpath(p), "") for k in ("stdlib", "platstdlib", "purelib", "platlib")
-            if (p := sysconfig.get_paths().get(k))} | {os.path.join(os.path.realpath(os.path.dirname(__file__)), "")})
-)
-
-
-def _is_student_code(filename: str) -> bool:
-    """True for code outside the standard library, site-packages and nstlib (notebook cells, scripts)."""
-    if filename.startswith("<frozen"):
-        return False
-    return not os.path.realpath(filename).startswith(_LIBRARY_PREFIXES)
-
-
-def _count_opcodes(fn: Callable[..., Any], args: Sequence[Any]) -> int:
-    """Bytecode instructions executed in student code (incl. helpers, comprehensions) while running ``fn(*args)``."""
-    count = 0
-    student_files: dict[str, bool] = {}
-
-    def local(frame, event, arg):  # noqa: ANN001
-        nonlocal count
-        if event == "opcode":
-            count += 1
-        return local
-
-    def global_(frame, event, arg):  # noqa: ANN001
-        name = frame.f_code.co_filename
-        if name not in student_files:
-            student_files[name] = _is_student_code(name)
-        if student_files[name]:
-            frame.f_trace_opcodes = True
-            return local
-        return None
-
-    previous = sys.gettrace()
-    sys.settrace(global_)
-    try:
-        fn(*args)
-    finally:
-        sys.settrace(previous)
-    return count
-
-
-def _loop_lines(fn: Callable[..., Any]) -> list[str]:
-    """Source lines of the loops (for/while/comprehensions) in ``fn``, for the rejection message."""
-    try:
-        source = textwrap.dedent(inspect.getsource(fn))
-        first = inspect.getsourcelines(fn)[1]
-    except (OSError, TypeError):
-        return []
-    lines = source.splitlines()
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, (ast.For, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            found.append(f"line {first + node.lineno - 1}: {lines[node.lineno - 1].strip()}")
-    return sorted(set(found))
-
-
-def _reject_loops(fn: Callable[..., Any], make: Callable[[int, int, int, int], Tensor], what: str) -> None:
-    """FAIL when the work done in Python grows with the number of positions (H, W) or channels (C).
-
-    Runs ``fn`` on (2, 3, 4, 5), (2, 3, 8, 10) (4x the positions) and (2, 6, 4, 5) (2x the channels)
-    and compares the number of bytecode instructions executed in the student's own code. A
-    vectorised implementation executes the same few dozen instructions whatever the size; a Python
-    loop over positions adds at least one instruction per extra position. Loops over the batch are
-    allowed.
-    """
-    base = _count_opcodes(fn, (make(2, 3, 4, 5),))
-    positions = _count_opcodes(fn, (make(2, 3, 8, 10),))
-    channels = _count_opcodes(fn, (make(2, 6, 4, 5),))
-    margin = 16  # branches that depend on the size may differ by a few instructions; loops add hundreds
-    over = [name for name, n in (("positions (H, W)", positions), ("channels (C)", channels)) if n > base + margin]
-    if over:
-        loops = _loop_lines(fn)
-        raise _Failure(
-            f"not vectorised: your code runs a Python loop over {' and '.join(over)}",
-            inputs="F of shapes (2, 3, 4, 5), (2, 3, 8, 10) and (2, 6, 4, 5)",
-            expected="the same amount of Python work for every size (a few tensor operations)",
-            got=f"{base}, {positions} and {channels} bytecode instructions executed in your code"
-            + ("\n" + "\n".join(loops) if loops else ""),
-            hint=f"{what} A Python loop over positions runs once per pixel: at conv1_1 of a 512x512 image "
-            "that is 262,144 iterations per step instead of one optimised kernel call. Express it with "
-            "whole-tensor operations (reshape, @ / torch.bmm, slicing, .sum()); a loop over the batch is fine.",
-        )
-
+from ._loops import _reject_loops
 
 # ----------------------------------------------------------------------------------------------
 # 01 receptive fields
@@ -562,8 +180,8 @@ def check_conv1_1_parameters(answer: Callable[[], int] | int) -> None:
             return f"{value:,} = 64 filters x (3 x 3 kernel x 3 input channels) + 64 biases."
         variants = {
             64 * 3 * 3 * 3: "don't forget the biases: every filter has one.",
-            64 * 5 * 5 * 3 + 64: "conv1_1's filters are 3x3 (one slide says 5x5: a slip). Read the kernel size "
-            "from the model: encoder.layers['conv1_1'].weight.shape.",
+            64 * 5 * 5 * 3 + 64: "conv1_1's filters are 3x3 (one slide says 5x5: a slip): every convolution "
+            "of VGG uses 3x3 kernels (Simonyan & Zisserman: stacks of small filters instead of large ones).",
             64 * 5 * 5 * 3: "conv1_1's filters are 3x3 (one slide says 5x5: a slip), and each filter has a bias.",
             64 * 3 * 3 + 64: "each filter spans all 3 input channels (RGB): 3 x 3 x 3 weights per filter.",
             64 * 3 * 3: "each filter spans all 3 input channels (RGB), and each filter has a bias.",
@@ -660,28 +278,33 @@ class _StepCase:
 
 
 def _step_cases() -> list[_StepCase]:
+    """Inputs and analytic gradients computed on the CPU in float64, then moved to the grading device."""
     cases = []
     # 1. a quadratic bowl: L = 1/2 sum w (x - t)^2, dL/dx = w (x - t)
-    x = _rand((1, 3, 5, 6), 21, torch.float32, 0.3, 0.7)
-    t = _rand((1, 3, 5, 6), 22, torch.float32, 0.0, 1.0)
-    w = _rand((1, 3, 5, 6), 23, torch.float32, 0.5, 1.5)
-    cases.append(_StepCase(x, lambda y, w=w, t=t: 0.5 * (w * (y - t) ** 2).sum(), 0.1, _np(w) * (_np(x) - _np(t)), [],
+    x = _cpu_rand((1, 3, 5, 6), 21, torch.float32, 0.3, 0.7)
+    t = _cpu_rand((1, 3, 5, 6), 22, torch.float32, 0.0, 1.0)
+    w = _cpu_rand((1, 3, 5, 6), 23, torch.float32, 0.5, 1.5)
+    grad = _np(w) * (_np(x) - _np(t))
+    x, t, w = _on_device(x), _on_device(t), _on_device(w)
+    cases.append(_StepCase(x, lambda y, w=w, t=t: 0.5 * (w * (y - t) ** 2).sum(), 0.1, grad, [],
                            "L(x) = 1/2 sum w (x - t)^2"))
     # 2. a non-linear loss in float64: L = sum t sin(3x), dL/dx = 3 t cos(3x)
-    x = _rand((1, 3, 4, 7), 24, torch.float64, 0.3, 0.7)
-    t = _rand((1, 3, 4, 7), 25, torch.float64, -1.0, 1.0)
-    cases.append(_StepCase(x, lambda y, t=t: (t * torch.sin(3 * y)).sum(), 0.05, 3 * _np(t) * np.cos(3 * _np(x)), [],
-                           "L(x) = sum t sin(3x)"))
+    x = _cpu_rand((1, 3, 4, 7), 24, torch.float64, 0.3, 0.7)
+    t = _cpu_rand((1, 3, 4, 7), 25, torch.float64, -1.0, 1.0)
+    grad = 3 * _np(t) * np.cos(3 * _np(x))
+    x, t = _on_device(x), _on_device(t)
+    cases.append(_StepCase(x, lambda y, t=t: (t * torch.sin(3 * y)).sum(), 0.05, grad, [], "L(x) = sum t sin(3x)"))
     # 3. a small conv "network" with learnable weights: L = 1/2 sum conv(x)^2,
     #    dL/dx = conv_transpose(conv(x)) (the adjoint of the convolution), computed without autograd
-    x = _rand((1, 3, 8, 8), 26, torch.float32, 0.3, 0.7)
+    x = _cpu_rand((1, 3, 8, 8), 26, torch.float32, 0.3, 0.7)
     conv = torch.nn.Conv2d(3, 4, kernel_size=3, padding=1)
     with torch.no_grad():
-        conv.weight.copy_(0.1 * _rand(conv.weight.shape, 27))
-        conv.bias.copy_(0.1 * _rand(conv.bias.shape, 28))
+        conv.weight.copy_(0.1 * _cpu_rand(conv.weight.shape, 27))
+        conv.bias.copy_(0.1 * _cpu_rand(conv.bias.shape, 28))
     W64, b64 = conv.weight.detach().double(), conv.bias.detach().double()
     y = TF.conv2d(x.double(), W64, b64, padding=1)
     grad = TF.conv_transpose2d(y, W64, padding=1).numpy()
+    x, conv = _on_device(x), conv.to(device())
     cases.append(_StepCase(x, lambda z, conv=conv: 0.5 * conv(z).pow(2).sum(), 0.2, grad, list(conv.parameters()),
                            "L(x) = 1/2 sum conv(x)^2, conv = Conv2d(3, 4, 3) with learnable weights"))
     return cases
@@ -863,8 +486,8 @@ def _style_cases() -> list[tuple[Tensor, Tensor]]:
     for shape, seed, dtype in (((2, 3, 4, 5), 41, torch.float64), ((3, 4, 3, 6), 43, torch.float32),
                                ((2, 6, 2, 3), 45, torch.float64)):
         F = _rand(shape, seed, dtype, requires_grad=True)
-        S = _rand(shape, seed + 1, torch.float64, 0.0, 1.5)  # "style image" features
-        A = torch.from_numpy(_gram_np(S.numpy())).to(dtype)  # (B, N, N) unnormalised
+        S = _cpu_rand(shape, seed + 1, torch.float64, 0.0, 1.5)  # "style image" features
+        A = _on_device(torch.from_numpy(_gram_np(S.numpy())), dtype)  # (B, N, N) unnormalised
         cases.append((F, A))
     return cases
 
@@ -1017,7 +640,7 @@ def check_texture_model_size(fn: Callable[[dict[str, int]], int]) -> None:
 def _total_cases() -> list[tuple[dict[str, Tensor], dict[str, Tensor], float, float, dict[str, float], dict[str, float]]]:
     def terms(names: Sequence[str], seed: int, dtype: torch.dtype) -> dict[str, Tensor]:
         values = _rand((len(names),), seed, torch.float64, 0.5, 3.0)
-        return {n: values[i].to(dtype).requires_grad_(True) for i, n in enumerate(names)}
+        return {n: _on_device(values[i], dtype).requires_grad_(True) for i, n in enumerate(names)}
 
     style5 = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
     return [
@@ -1157,49 +780,3 @@ def check_tv_loss(fn: Callable[[Tensor], Tensor]) -> None:
     _grade("tv_loss", body)
 
 
-# ----------------------------------------------------------------------------------------------
-# The score
-
-
-def _notebook_exercises(notebook: str | int) -> list[Exercise]:
-    key = str(notebook)
-    key = os.path.basename(key).removesuffix(".ipynb")
-    if key.isdigit():
-        key = f"{int(key):02d}"
-    chosen = [e for e in EXERCISES if e.notebook == key or e.notebook.startswith(key + "_")]
-    if not chosen:
-        known = sorted({e.notebook for e in EXERCISES})
-        raise ValueError(f"no exercises for notebook {notebook!r}; known notebooks: {', '.join(known)}")
-    return chosen
-
-
-_LABELS = {PASS: "PASS", FAIL: "FAIL", NOT_IMPLEMENTED: "not implemented yet", None: "not run"}
-
-
-def report(notebook: str | int | None = None) -> None:
-    """Print which exercises passed, failed or are not implemented yet, with a score line.
-
-    Args:
-        notebook: ``None`` for the exercises checked in this kernel session; or a notebook
-            (``"03"``, ``3``, ``"03_style_reconstruction"`` or its ``.ipynb`` path) to list all of that
-            notebook's exercises, those not checked yet shown as "not run".
-    """
-    if notebook is None:
-        chosen = [e for e in EXERCISES if e.id in _RESULTS]
-        title = "Exercises checked in this session"
-    else:
-        chosen = _notebook_exercises(notebook)
-        title = f"Exercises of notebook {chosen[0].notebook}"
-    if not chosen:
-        print(f"{title}: none yet. Run the check cells (nstlib.grading.check_...) first.")
-        return
-    statuses = [(_RESULTS[e.id].status if e.id in _RESULTS else None) for e in chosen]
-    passed = sum(s == PASS for s in statuses)
-    width = max(len(e.id) for e in chosen)
-    lines = [title + ":"]
-    for e, status in zip(chosen, statuses):
-        lines.append(f"  {_LABELS[status]:<20} {e.notebook[:2]}  {e.id:<{width}}  {e.title}")
-    lines.append(f"Score: {passed}/{len(chosen)} exercises pass.")
-    if passed == len(chosen):
-        lines.append("All done: well done!")
-    print("\n".join(lines))

@@ -1,0 +1,164 @@
+"""Vectorisation: reject Python loops over positions or channels, the same way on every device.
+
+Two independent counters measure how much work the student's function does *in Python* while it
+runs on inputs of three sizes (the batch size fixed):
+
+- bytecode instructions executed in the student's own code objects (``sys.settrace`` with opcode
+  events, frames outside the standard library, site-packages and nstlib: notebook cells, scripts);
+- torch operations the student's code dispatches (a ``TorchFunctionMode``: every ``torch.*``
+  function and tensor method called, whatever the device).
+
+A vectorised function does the same few operations at every size; a Python loop over positions adds
+work per position. Each size is run once to warm up and then measured (the minimum of two warm
+runs): the first call of a function can differ from the later ones for reasons that have nothing
+to do with the student's code. One such reason made the reference Gram matrix FAIL on a CUDA
+machine (issue 14: "0, 24 and 24 instructions"): that machine runs Python 3.12, where
+``sys.settrace`` is built on ``sys.monitoring`` and opcode events are switched on only by the
+*next* ``sys.settrace`` call after a frame first sets ``f_trace_opcodes`` -- so the very first
+traced call in a process counts 0 instructions (seen on 3.12.1 and 3.13.0 too, with no torch and
+no GPU involved). Lazy initialisation (CUDA context, cuBLAS handles, a student's own cache) is a
+first-call effect of the same kind. Warm runs make the counts independent of all of them; the
+torch-operation counter does not depend on the tracer at all (it still works under a debugger or
+a coverage tool that owns ``sys.settrace``).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import sys
+import sysconfig
+import textwrap
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import Tensor
+from torch.overrides import TorchFunctionMode
+
+from ._core import _Failure
+
+_LIBRARY_PREFIXES = tuple(
+    sorted({os.path.join(os.path.realpath(p), "") for k in ("stdlib", "platstdlib", "purelib", "platlib")
+            if (p := sysconfig.get_paths().get(k))}
+           | {os.path.join(os.path.realpath(os.path.dirname(os.path.dirname(__file__))), "")})
+)
+
+
+def _is_student_code(filename: str) -> bool:
+    """True for code outside the standard library, site-packages and nstlib (notebook cells, scripts)."""
+    if filename.startswith("<frozen"):
+        return False
+    return not os.path.realpath(filename).startswith(_LIBRARY_PREFIXES)
+
+
+def _count_opcodes(fn: Callable[..., Any], args: Sequence[Any]) -> int:
+    """Bytecode instructions executed in student code (incl. helpers, comprehensions) while running ``fn(*args)``.
+
+    One traced call, as it comes (no warm-up): see :func:`_work` for the measurement the checks use.
+    """
+    count = 0
+    student_files: dict[str, bool] = {}
+
+    def local(frame, event, arg):  # noqa: ANN001
+        nonlocal count
+        if event == "opcode":
+            count += 1
+        return local
+
+    def global_(frame, event, arg):  # noqa: ANN001
+        name = frame.f_code.co_filename
+        if name not in student_files:
+            student_files[name] = _is_student_code(name)
+        if student_files[name]:
+            frame.f_trace_opcodes = True
+            return local
+        return None
+
+    previous = sys.gettrace()
+    sys.settrace(global_)
+    try:
+        fn(*args)
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+class _OpCounter(TorchFunctionMode):
+    """Counts the torch functions and tensor methods called (nested calls inside one op are not counted)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _count_torch_ops(fn: Callable[..., Any], args: Sequence[Any]) -> int:
+    """Torch operations dispatched while running ``fn(*args)`` (device independent)."""
+    with _OpCounter() as counter:
+        fn(*args)
+    return counter.count
+
+
+def _work(fn: Callable[..., Any], make: Callable[[], Sequence[Any]]) -> tuple[int, int]:
+    """(bytecode instructions, torch operations) of one warm call: the minimum of two calls after a warm-up."""
+    _count_opcodes(fn, make())  # warm-up: first-call effects (tracer start, lazy initialisation)
+    opcodes = min(_count_opcodes(fn, make()) for _ in range(2))
+    ops = min(_count_torch_ops(fn, make()) for _ in range(2))
+    return opcodes, ops
+
+
+def _loop_lines(fn: Callable[..., Any]) -> list[str]:
+    """Source lines of the loops (for/while/comprehensions) in ``fn``, for the rejection message."""
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+        first = inspect.getsourcelines(fn)[1]
+    except (OSError, TypeError):
+        return []
+    lines = source.splitlines()
+    found = []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # a lambda inside a larger expression
+        return []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.For, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            found.append(f"line {first + node.lineno - 1}: {lines[node.lineno - 1].strip()}")
+    return sorted(set(found))
+
+
+#: the sizes compared: (B, C, H, W); 4x the positions, then 3x the channels (the batch stays 2)
+SIZES = ((2, 3, 4, 5), (2, 3, 8, 10), (2, 9, 4, 5))
+_OPCODE_MARGIN = 16  # size-dependent branches may differ by a few instructions; loops add hundreds
+_OP_MARGIN = 2  # a vectorised function dispatches the same torch operations at every size
+
+
+def _reject_loops(fn: Callable[..., Any], make: Callable[[int, int, int, int], Tensor], what: str) -> None:
+    """FAIL when the work done in Python grows with the number of positions (H, W) or channels (C).
+
+    Runs ``fn`` on :data:`SIZES` and compares the warm counts of bytecode instructions and of torch
+    operations (see the module docstring). Loops over the batch are allowed.
+    """
+    counts = [_work(fn, lambda s=s: (make(*s),)) for s in SIZES]
+    (base_code, base_ops), *others = counts
+    names = ("positions (H, W)", "channels (C)")
+    # The tracer's count is evidence only when it saw the student's code at all (base > 0): a
+    # debugger or coverage tool owning sys.settrace can hide it; the op counter still works then.
+    over = [name for name, (code, ops) in zip(names, others)
+            if (base_code > 0 and code > base_code + _OPCODE_MARGIN) or ops > base_ops + _OP_MARGIN]
+    if over:
+        loops = _loop_lines(fn)
+        raise _Failure(
+            f"not vectorised: your code runs a Python loop over {' and '.join(over)}",
+            inputs=f"inputs of shapes {', '.join(str(s) for s in SIZES[:-1])} and {SIZES[-1]}",
+            expected="the same amount of Python work for every size (a few tensor operations)",
+            got=f"{', '.join(str(c) for c, _ in counts[:-1])} and {counts[-1][0]} bytecode instructions "
+            f"executed in your code; {', '.join(str(o) for _, o in counts[:-1])} and {counts[-1][1]} torch "
+            "operations" + ("\n" + "\n".join(loops) if loops else ""),
+            hint=f"{what} A Python loop over positions runs once per pixel: at conv1_1 of a 512x512 image "
+            "that is 262,144 iterations per step instead of one optimised kernel call. Express it with "
+            "whole-tensor operations (reshape, @ / torch.bmm, slicing, .sum()); a loop over the batch is fine.",
+        )
