@@ -26,11 +26,9 @@ Weights (argument ``weights`` or the ``NSTLIB_WEIGHTS`` environment variable):
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import tempfile
-import urllib.request
+import socket
+import urllib.parse
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -61,7 +59,11 @@ VGG_CONFIGS: dict[str, list[int | str]] = {
               512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
 
+# torchvision's VGG19_Weights.IMAGENET1K_V1.url, written out so that `import nstlib` does not import
+# torchvision.models (~1.5 s); the download asks torchvision's weights API (_imagenet_url). Tests and
+# mirrors may point IMAGENET_URL elsewhere; its file name carries the sha256 prefix (<arch>-<prefix>.pth).
 IMAGENET_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+_TORCHVISION_URL = IMAGENET_URL
 
 
 class WeightsError(ValueError):
@@ -157,30 +159,55 @@ def _resolve_weights(weights: str | os.PathLike) -> str | Path:
     )
 
 
+def _imagenet_url() -> str:
+    """The checkpoint's URL: torchvision's ``VGG19_Weights.IMAGENET1K_V1.url``, or ``IMAGENET_URL`` where
+    that was pointed elsewhere (tests' loopback server, a mirror)."""
+    if IMAGENET_URL != _TORCHVISION_URL:
+        return IMAGENET_URL
+    from torchvision.models import VGG19_Weights  # imported here: ~1.5 s, only when weights are fetched
+
+    return VGG19_Weights.IMAGENET1K_V1.url
+
+
 def _imagenet_cache_file() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_URL.rsplit("/", 1)[1]
+    """Where torchvision's weights API keeps the checkpoint: ``torch.hub.get_dir()/checkpoints/<file name>``
+    (``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth``), as ``VGG19_Weights.IMAGENET1K_V1.get_state_dict()``."""
+    name = os.path.basename(urllib.parse.urlparse(_imagenet_url()).path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
 def _download_imagenet(timeout: float) -> Path:
-    """Download torchvision's VGG-19 checkpoint into torch's cache, verifying its hash prefix."""
+    """Download torchvision's VGG-19 checkpoint into torch's hub cache (if it is not there yet).
+
+    The download is torchvision's: ``torch.hub.download_url_to_file`` with a progress bar on stderr and
+    the sha256 prefix of the file name checked (``check_hash=True`` in torchvision's weights API). It
+    writes a temporary ``.partial`` file next to the target and renames it only when complete and
+    verified, so a failure leaves no file behind. torch.hub has no timeout of its own: the socket
+    timeout is ``timeout`` seconds (per connect and per read) during the download, then restored.
+
+    Raises:
+        OSError: offline, HTTP errors, timeouts (``weights='auto'`` falls back to random weights).
+        WeightsError: the downloaded file's sha256 does not match (the file is deleted).
+    """
     target = _imagenet_cache_file()
     if target.exists():
         return target
+    url = _imagenet_url()
     target.parent.mkdir(parents=True, exist_ok=True)
-    prefix = target.stem.split("-")[-1]  # torchvision names files <arch>-<sha256 prefix>.pth
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    match = torch.hub.HASH_REGEX.search(target.name)  # torchvision names files <arch>-<sha256 prefix>.pth
+    prefix = match.group(1) if match else None
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
     try:
-        sha = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(IMAGENET_URL, timeout=timeout) as resp:
-            while chunk := resp.read(1 << 20):
-                sha.update(chunk)
-                out.write(chunk)
-        if not sha.hexdigest().startswith(prefix):
-            raise WeightsError(f"downloaded {IMAGENET_URL} but its sha256 does not start with {prefix}")
-        shutil.move(tmp, target)
+        torch.hub.download_url_to_file(url, str(target), hash_prefix=prefix, progress=True)
+    except RuntimeError as err:  # torch.hub's hash check: 'invalid hash value (expected ..., got ...)'
+        raise WeightsError(
+            f"downloaded {url} but its sha256 does not start with {prefix} ({err}): the download is "
+            f"corrupt or was altered, and was deleted. Try again, or copy a good vgg19-dcbb9e9d.pth into "
+            f"{target.parent} or set NSTLIB_WEIGHTS=/path/to/vgg19.pth."
+        ) from None
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        socket.setdefaulttimeout(previous)
     return target
 
 

@@ -307,3 +307,78 @@ def test_auto_falls_back_to_random_quickly_when_offline(tmp_path, monkeypatch):
         assert time.perf_counter() - start < 9.0  # the server stalls for 20 s: we did not wait for it
     finally:
         server.close()
+
+
+# ---------------------------------------------------------------- torchvision's weights API (issue 16)
+
+
+def test_imagenet_url_and_cache_file_are_torchvisions(tmp_path, monkeypatch):
+    """The checkpoint comes from VGG19_Weights.IMAGENET1K_V1 and lands where its get_state_dict() caches it."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    url = torchvision.models.VGG19_Weights.IMAGENET1K_V1.url
+    assert vgg.IMAGENET_URL == url == "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+    assert vgg._imagenet_url() == url
+    assert vgg._imagenet_cache_file() == tmp_path / "th" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    monkeypatch.setattr(vgg, "IMAGENET_URL", "http://127.0.0.1:9/mirror/vgg19-0123abcd.pth")  # a mirror wins
+    assert vgg._imagenet_cache_file() == tmp_path / "th" / "hub" / "checkpoints" / "vgg19-0123abcd.pth"
+
+
+def _small_checkpoint() -> bytes:
+    """A small seeded state dict saved as torch.save writes it (stands in for the 548 MB checkpoint)."""
+    import io
+
+    gen = torch.Generator().manual_seed(16)
+    buf = io.BytesIO()
+    torch.save({"features.0.weight": torch.randn(64, 3, 3, 3, generator=gen)}, buf)
+    return buf.getvalue()
+
+
+def test_download_prints_a_progress_bar_and_caches(tmp_path, monkeypatch, capsys):
+    payload = _small_checkpoint()
+    prefix = hashlib.sha256(payload).hexdigest()[:8]
+    server = _Server(payload)
+    try:
+        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+        monkeypatch.setattr(vgg, "IMAGENET_URL", f"{server.url}/vgg19-{prefix}.pth")
+        path = vgg._download_imagenet(timeout=10.0)
+        err = capsys.readouterr().err
+        assert path == tmp_path / "th" / "hub" / "checkpoints" / f"vgg19-{prefix}.pth"
+        assert path.read_bytes() == payload
+        assert "100%" in err and f"{len(payload) / 1024:.2f}k/{len(payload) / 1024:.2f}k" in err, err  # tqdm's bar
+        assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no .partial left
+        assert vgg._download_imagenet(timeout=10.0) == path and server.hits == 1  # second time: the cache
+        assert capsys.readouterr().err == ""
+    finally:
+        server.close()
+
+
+def test_download_with_a_wrong_hash_is_deleted_and_explained(tmp_path, monkeypatch):
+    server = _Server(_small_checkpoint())
+    try:
+        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+        monkeypatch.setattr(vgg, "IMAGENET_URL", f"{server.url}/vgg19-dcbb9e9d.pth")  # the real name, other bytes
+        with pytest.raises(WeightsError, match=r"sha256 does not start with dcbb9e9d .*corrupt.*deleted.*NSTLIB_WEIGHTS"):
+            vgg._download_imagenet(timeout=10.0)
+        assert server.hits == 1
+        assert list((tmp_path / "th" / "hub" / "checkpoints").iterdir()) == []  # neither the file nor a .partial
+    finally:
+        server.close()
+
+
+def test_download_times_out_leaves_nothing_and_restores_the_socket_timeout(tmp_path, monkeypatch):
+    import socket
+
+    server = _Server(b"x", stall=20.0)
+    try:
+        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+        monkeypatch.setattr(vgg, "IMAGENET_URL", f"{server.url}/vgg19-12345678.pth")
+        socket.setdefaulttimeout(None)
+        start = time.perf_counter()
+        with pytest.raises(OSError, match="timed out"):
+            vgg._download_imagenet(timeout=0.5)
+        assert time.perf_counter() - start < 9.0  # the server stalls for 20 s
+        assert socket.getdefaulttimeout() is None  # the process-wide timeout is put back
+        assert list((tmp_path / "th" / "hub" / "checkpoints").iterdir()) == []
+    finally:
+        socket.setdefaulttimeout(None)
+        server.close()
