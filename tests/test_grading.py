@@ -318,7 +318,7 @@ def test_gram_matrix_mistakes(fn, hint, capsys):
 
 def _gram_loop_over_positions(F):
     B, C, H, W = F.shape
-    G = torch.zeros(B, C, C, dtype=F.dtype)
+    G = torch.zeros(B, C, C, dtype=F.dtype, device=F.device)
     for y in range(H):
         for x in range(W):
             f = F[:, :, y, x]  # (B, C)

@@ -32,7 +32,6 @@ import sysconfig
 import textwrap
 from typing import Any, Callable, Sequence
 
-import torch
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
 

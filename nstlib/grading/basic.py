@@ -9,7 +9,7 @@ exercises in :mod:`nstlib.grading.pipeline` use the runner.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
