@@ -31,8 +31,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-from nbformat import NotebookNode
+try:  # instructors' tool: nbformat comes with the notebook stack, not with `pip install nstlib`
+    import nbformat
+    from nbformat import NotebookNode
+except ImportError as _err:
+    raise ImportError(
+        f"nstlib.assignments needs nbformat, part of the notebook stack ({_err}). "
+        'Install it with: pip install "nstlib[notebooks]"'
+    ) from _err
 
 __all__ = [
     "AssignmentError",

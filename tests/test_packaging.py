@@ -11,6 +11,8 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
 
@@ -41,9 +43,29 @@ def _environment_yml() -> tuple[set[str], list[str]]:
     return conda, pip
 
 
+NOTEBOOK_STACK = {"jupyterlab", "ipywidgets", "nbformat"}  # what `pip install nstlib` must not pull in
+
+
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _extra(project: dict, extra: str) -> set[str]:
+    """Package names an extra brings, with self-references such as nstlib[notebooks] expanded."""
+    names = set()
+    for spec in project["optional-dependencies"][extra]:
+        if _name(spec) == project["name"]:
+            for inner in re.search(r"\[([^\]]+)\]", spec).group(1).split(","):
+                names |= _extra(project, inner.strip())
+        else:
+            names.add(_name(spec))
+    return names
+
+
 def test_environment_yml_matches_pyproject():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_name(d) for d in project["dependencies"]} | {_name(d) for d in project["optional-dependencies"]["test"]}
+    project = _project()
+    wanted = {_name(d) for d in project["dependencies"]} | _extra(project, "test")
+    assert NOTEBOOK_STACK <= wanted and "pytest" in wanted  # README's `pip install -e ".[test]"` has everything
     conda, pip = _environment_yml()
     pip_names = {_name(p) for p in pip if not p.startswith("-e")}
     assert (conda | pip_names) - {"python", "pip"} == wanted
@@ -61,15 +83,22 @@ def test_ci_runs_the_readme_test_command():
     assert re.search(r"^\s*python -m pytest|^\s*pytest", ci, re.M)
 
 
-def test_wheel_ships_every_module_and_the_painting_registry(tmp_path):
-    """A plain `pip install nstlib` (no checkout) must still have the pin registry and every module."""
-    src = tmp_path / "src"  # build from a copy: setuptools writes build/ and *.egg-info next to the sources
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """nstlib's wheel, built once from a copy of the checkout (what `pip install .` installs)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"  # build from a copy: setuptools writes build/ and *.egg-info next to the sources
     shutil.copytree(ROOT / "nstlib", src / "nstlib", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path)], check=True, capture_output=True)
-    (wheel,) = tmp_path.glob("nstlib-*.whl")
+                    "-q", "-w", str(tmp)], check=True, capture_output=True)
+    (built,) = tmp.glob("nstlib-*.whl")
+    return built
+
+
+def test_wheel_ships_every_module_and_the_painting_registry(wheel, tmp_path):
+    """A plain `pip install nstlib` (no checkout) must still have the pin registry and every module."""
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "nstlib").rglob("*.py")}
     assert modules <= names, sorted(modules - names)
@@ -83,3 +112,80 @@ def test_wheel_ships_every_module_and_the_painting_registry(tmp_path):
     where, count, first = out.stdout.split()
     assert Path(where).is_relative_to(unpacked), where  # the wheel's copy ran, not the checkout
     assert (count, first) == ("5", "shipwreck")
+
+
+# ------------------------------------------------------------------ the library without the notebook stack
+
+
+def _requires_dist(wheel: Path) -> dict[str | None, set[str]]:
+    """The wheel's METADATA Requires-Dist names, by extra (None: what a plain `pip install` pulls in)."""
+    with zipfile.ZipFile(wheel) as zf:
+        (meta,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        text = zf.read(meta).decode()
+    by_extra: dict[str | None, set[str]] = {}
+    for line in text.splitlines():
+        if not line.startswith("Requires-Dist:"):
+            continue
+        spec = line.split(":", 1)[1].strip()
+        extra = re.search(r"""extra\s*==\s*['"]([^'"]+)['"]""", spec)
+        name = _name(spec) + (re.search(r"\[[^\]]+\]", spec.split(";")[0]) or [""])[0]
+        by_extra.setdefault(extra.group(1) if extra else None, set()).add(name)
+    return by_extra
+
+
+def test_wheel_metadata_keeps_the_notebook_stack_in_extras(wheel):
+    deps = _requires_dist(wheel)
+    assert deps[None] == {"torch", "torchvision", "numpy", "pillow", "matplotlib", "tqdm", "scikit-image"}
+    assert deps["notebooks"] == NOTEBOOK_STACK
+    assert {"nstlib[notebooks]", "pytest", "nbval", "nbclient"} <= deps["test"]
+    assert not NOTEBOOK_STACK & deps[None]
+
+
+# Hides the notebook stack from a fresh interpreter, as in a `pip install nstlib` without extras.
+HIDE = """
+import importlib.abc, sys
+HIDDEN = {"ipywidgets", "nbformat", "jupyterlab", "nbclient", "nbval", "ipykernel", "IPython", "comm", "traitlets"}
+assert not HIDDEN & {m.split(".")[0] for m in sys.modules}, "already imported at start-up"
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in HIDDEN:
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden by the test)", name=name)
+sys.meta_path.insert(0, Hide())
+"""
+
+
+def _run_hidden(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NSTLIB_WEIGHTS": "random", "NSTLIB_CACHE": str(tmp_path / "cache"), "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, "-c", HIDE + code], cwd=tmp_path, capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+@pytest.mark.slow  # ~20 s: a fresh interpreter imports torch and runs a tiny transfer
+def test_import_nstlib_and_a_transfer_without_the_notebook_stack(tmp_path):
+    code = """
+import nstlib, nstlib.cli
+r = nstlib.transfer("chelsea", "brush_strokes", size=32, steps=2, weights="random", progress=False)
+print("ok", tuple(r.image.shape), sorted(m for m in sys.modules if m.split(".")[0] in HIDDEN | {"torchvision"}))
+"""
+    done = _run_hidden(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == "ok (1, 3, 21, 32) []", done.stdout  # chelsea is 451x300: 32x21 px
+
+
+def test_the_hidden_stack_is_really_hidden_and_its_modules_say_what_to_install(tmp_path):
+    """The blocker works (the test above can fail), and nstlib.widgets / nstlib.assignments name the extra."""
+    code = """
+for module in ("nstlib.widgets", "nstlib.assignments"):
+    try:
+        __import__(module)
+    except ImportError as err:
+        print(module, "->", err)
+"""
+    done = _run_hidden(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2, done.stdout
+    assert lines[0].startswith("nstlib.widgets -> nstlib.widgets needs ipywidgets") and \
+        "'ipywidgets' (hidden by the test)" in lines[0] and 'pip install "nstlib[notebooks]"' in lines[0]
+    assert lines[1].startswith("nstlib.assignments -> nstlib.assignments needs nbformat") and \
+        'pip install "nstlib[notebooks]"' in lines[1]

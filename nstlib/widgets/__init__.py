@@ -10,6 +10,14 @@ notebooks only construct and display them.
 
 from __future__ import annotations
 
+try:  # the widgets are the notebook stack's, not the library's: `pip install nstlib` has no ipywidgets
+    import ipywidgets as _ipywidgets  # noqa: F401
+except ImportError as _err:
+    raise ImportError(
+        f"nstlib.widgets needs ipywidgets 8, part of the notebook stack ({_err}). "
+        'Install it with: pip install "nstlib[notebooks]"  (or: pip install "ipywidgets>=8")'
+    ) from _err
+
 from .receptive import *  # noqa: F401,F403
 from .reconstruct import *  # noqa: F401,F403
 from .panel import *  # noqa: F401,F403
