@@ -15,6 +15,10 @@ For every master ``NN_name.ipynb`` the student copy
 - removes ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` blocks (markers included);
 - strips outputs, execution counts and per-cell execution timings;
 - keeps every cell's metadata (nbgrader's ``grade_id``, ``points``, ``locked``, tags) and ids;
+- starts with two cells of its own (:func:`with_colab_cells`): an "Open in Colab" badge linking to
+  the student copy on GitHub, and a setup cell that installs nstlib where it is missing (Google
+  Colab, a bare Jupyter kernel) and turns on Colab's support for ipywidgets 8; where nstlib is
+  installed (Binder, JupyterHub, a laptop set up as in the README) the setup cell does nothing;
 - is written as deterministic JSON (nbformat's sorted keys, one-space indent, final newline), so
   re-generation is byte-identical and ``--check`` can compare bytes.
 
@@ -45,6 +49,9 @@ __all__ = [
     "Generated",
     "student_notebook",
     "student_source",
+    "with_colab_cells",
+    "colab_url",
+    "SETUP_SOURCE",
     "render",
     "masters",
     "generate",
@@ -58,6 +65,44 @@ END_HIDDEN = "### END HIDDEN TESTS"
 MARKDOWN_STUB = "YOUR ANSWER HERE"
 MASTER_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 _DEF = re.compile(r"^(\s*)(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(")
+
+
+# The repository of the README's Binder badge: the Colab links and the setup cell's install point there.
+GITHUB_REPO = "nstlib/nstlib"
+GITHUB_BRANCH = "main"
+STUDENT_FOLDER = "notebooks"  # where the student copies live in the repository
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+BADGE_CELL_ID = "open-in-colab"
+SETUP_CELL_ID = "setup-nstlib"
+PIP_INSTALL = f'install -q "nstlib @ git+https://github.com/{GITHUB_REPO}" "ipywidgets>=8"'
+
+# The student notebooks' setup cell. Plain Python (tests/test_assignments.py runs it with a fake
+# IPython): the %pip magic is called through get_ipython() so that the cell stays valid Python.
+SETUP_SOURCE = f'''# Setup: installs nstlib when it is missing (Google Colab, a Jupyter without it) and, on Colab,
+# turns on its support for ipywidgets 8. Where nstlib is installed (Binder, JupyterHub, a laptop set
+# up as in the README) it does nothing. On Colab, Runtime > Change runtime type > GPU is faster.
+import sys
+
+
+def setup_nstlib():
+    """Install nstlib with %pip if it cannot be imported; enable Colab's custom widget manager."""
+    try:
+        import nstlib  # noqa: F401
+    except ImportError:
+        get_ipython().run_line_magic("pip", {PIP_INSTALL!r})
+        import importlib.util
+
+        importlib.invalidate_caches()
+        if importlib.util.find_spec("nstlib") is None:
+            raise RuntimeError("nstlib could not be installed (see pip's messages above). Check the "
+                               "internet connection, then run this cell again.")
+    if "google.colab" in sys.modules:  # nstlib's widgets are ipywidgets 8: Colab needs this to show them
+        from google.colab import output
+
+        output.enable_custom_widget_manager()
+
+
+setup_nstlib()'''
 
 
 class AssignmentError(ValueError):
@@ -171,6 +216,31 @@ def student_notebook(master: NotebookNode, name: str = "notebook") -> NotebookNo
     return nb
 
 
+def colab_url(name: str) -> str:
+    """The "Open in Colab" address of the student copy ``name`` (e.g. ``01_receptive_fields.ipynb``) on GitHub."""
+    if not MASTER_NAME.match(name):
+        raise AssignmentError(f"{name!r} is not a notebook name like 01_receptive_fields.ipynb")
+    return f"https://colab.research.google.com/github/{GITHUB_REPO}/blob/{GITHUB_BRANCH}/{STUDENT_FOLDER}/{name}"
+
+
+def with_colab_cells(nb: NotebookNode, name: str) -> NotebookNode:
+    """``nb`` (a new object) preceded by the "Open in Colab" badge cell and the setup cell.
+
+    Raises:
+        AssignmentError: ``name`` is not ``NN_name.ipynb``, or ``nb`` already has a cell with one of
+            the two cells' ids (``open-in-colab``, ``setup-nstlib``; e.g. a student copy passed twice).
+    """
+    url = colab_url(name)
+    for index, cell in enumerate(nb.cells):
+        if cell.get("id") in (BADGE_CELL_ID, SETUP_CELL_ID):
+            raise AssignmentError(f"{name}, cell {index}: id {cell.id!r} is reserved for the generated Colab cells")
+    out = copy.deepcopy(nb)
+    badge = nbformat.v4.new_markdown_cell(f"[![Open In Colab]({COLAB_BADGE})]({url})", id=BADGE_CELL_ID)
+    setup = nbformat.v4.new_code_cell(SETUP_SOURCE, id=SETUP_CELL_ID)
+    out.cells = [badge, setup, *out.cells]
+    return out
+
+
 def render(nb: NotebookNode) -> str:
     """Deterministic JSON of a notebook: nbformat's sorted keys and indent, and a final newline."""
     nbformat.validate(nb)
@@ -199,7 +269,7 @@ def generate(source: Path, dest: Path, write: bool = True) -> list[Generated]:
     done = []
     for path in masters(source):
         master = nbformat.read(path, as_version=4)
-        text = render(student_notebook(master, path.name))
+        text = render(with_colab_cells(student_notebook(master, path.name), path.name))
         target = Path(dest) / path.name
         stale = not target.exists() or target.read_bytes() != text.encode("utf-8")
         exercises = sum(1 for c in master.cells if _nbgrader(c).get("solution") and c.cell_type == "code")

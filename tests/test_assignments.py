@@ -306,3 +306,120 @@ def test_student_exercises_report_not_implemented(path):
 # --nbval-lax, so every generated student copy runs top to bottom in CI (an exception or a FAIL
 # there fails the run); the test above checks in-process that each stub reports "not implemented
 # yet". (A separate nbclient run here stalled intermittently on a loaded machine.)
+
+
+# ----------------------------------------------------------------------------------------------
+# Colab (issue 16): every student copy starts with an "Open in Colab" badge and a setup cell that
+# installs nstlib only where it is missing.
+
+def _binder_repo() -> str:
+    """owner/name of the README's Binder badge (the repository the notebooks are opened from)."""
+    import re
+
+    match = re.search(r"mybinder\.org/v2/gh/([\w.-]+/[\w.-]+)/", (REPO / "README.md").read_text())
+    assert match, "README has no Binder badge"
+    return match.group(1)
+
+
+class _FakeIPython:
+    def __init__(self, pip=lambda line: None):
+        self.magics: list[tuple[str, str]] = []
+        self.pip = pip
+
+    def run_line_magic(self, name: str, line: str) -> None:
+        self.magics.append((name, line))
+        self.pip(line)
+
+
+def _run_setup_cell(pip=lambda line: None) -> _FakeIPython:
+    """Execute the setup cell's source as a kernel would, with a fake IPython recording %pip calls."""
+    shell = _FakeIPython(pip)
+    exec(compile(assignments.SETUP_SOURCE, "<setup cell>", "exec"), {"get_ipython": lambda: shell})  # noqa: S102
+    return shell
+
+
+def test_setup_cell_does_nothing_where_nstlib_is_installed(monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert _run_setup_cell().magics == []
+
+
+def test_setup_cell_installs_nstlib_where_it_is_missing(monkeypatch):
+    import shlex
+
+    from packaging.requirements import Requirement
+
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.setitem(sys.modules, "nstlib", None)  # `import nstlib` now raises ImportError
+    (magic,) = _run_setup_cell(pip=lambda line: monkeypatch.delitem(sys.modules, "nstlib")).magics  # "installs"
+    assert magic[0] == "pip"
+    args = shlex.split(magic[1])
+    assert args[:2] == ["install", "-q"]
+    reqs = {r.name: r for r in map(Requirement, args[2:])}
+    assert reqs["nstlib"].url == f"git+https://github.com/{_binder_repo()}"
+    assert str(reqs["ipywidgets"].specifier) == ">=8"  # nstlib's widgets are ipywidgets 8 (Colab ships 7)
+
+
+def test_setup_cell_enables_colabs_widget_manager_on_colab(monkeypatch):
+    import types
+
+    calls = []
+    colab = types.ModuleType("google.colab")
+    colab.output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append("enabled"))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    assert _run_setup_cell().magics == [] and calls == ["enabled"]  # nstlib installed: no pip, widgets on
+    monkeypatch.setitem(sys.modules, "nstlib", None)
+    shell = _run_setup_cell(pip=lambda line: monkeypatch.delitem(sys.modules, "nstlib"))
+    assert len(shell.magics) == 1 and calls == ["enabled", "enabled"]
+
+
+def test_setup_cell_says_so_when_the_install_fails(monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.setitem(sys.modules, "nstlib", None)  # and pip installs nothing (offline)
+    with pytest.raises(RuntimeError, match=r"nstlib could not be installed \(see pip's messages above\)"):
+        _run_setup_cell()
+
+
+def test_generated_copies_start_with_the_colab_badge_and_the_setup_cell(master_dir):
+    source, dest = master_dir
+    assert main(["--source", str(source), "--dest", str(dest)]) == 0
+    nb = nbformat.read(dest / "99_synthetic.ipynb", as_version=4)
+    badge, setup, *rest = nb.cells
+    url = f"https://colab.research.google.com/github/{_binder_repo()}/blob/main/notebooks/99_synthetic.ipynb"
+    assert badge.cell_type == "markdown" and badge.source == \
+        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+    assert setup.cell_type == "code" and setup.source == assignments.SETUP_SOURCE and setup.outputs == []
+    assert (badge.id, setup.id) == ("open-in-colab", "setup-nstlib")  # fixed ids: byte-identical regeneration
+    expected = student_notebook(nbformat.read(source / "99_synthetic.ipynb", as_version=4))
+    assert [c.source for c in rest] == [c.source for c in expected.cells]  # the rest is the student notebook
+    assert main(["--check", "--source", str(source), "--dest", str(dest)]) == 0
+
+
+def test_colab_cells_bad_input():
+    with pytest.raises(AssignmentError, match="'notes.ipynb' is not a notebook name like 01_receptive_fields"):
+        assignments.with_colab_cells(new_notebook(), "notes.ipynb")
+    once = assignments.with_colab_cells(student_notebook(synthetic_master()), "99_synthetic.ipynb")
+    with pytest.raises(AssignmentError, match="cell 0: id 'open-in-colab' is reserved"):
+        assignments.with_colab_cells(once, "99_synthetic.ipynb")
+
+
+STUDENT_COPIES = sorted(DEST / p.name for p in MASTERS)
+
+
+@pytest.mark.parametrize("path", STUDENT_COPIES, ids=[p.stem for p in STUDENT_COPIES])
+def test_committed_student_copies_open_in_colab(path):
+    """The badge of each committed student copy points at that very file in the repository."""
+    nb = nbformat.read(path, as_version=4)
+    repo_path = path.relative_to(REPO).as_posix()
+    assert f"(https://colab.research.google.com/github/{_binder_repo()}/blob/main/{repo_path})" in nb.cells[0].source
+    assert nb.cells[1].source == assignments.SETUP_SOURCE
+
+
+def test_readme_colab_links_open_existing_student_notebooks():
+    import re
+
+    urls = re.findall(r"\]\((https://colab\.research\.google\.com/github/[^)\s]+)\)", (REPO / "README.md").read_text())
+    assert len(urls) >= 1 + len(MASTERS), urls  # the quick start's link and one per notebook
+    for url in urls:
+        name = url.rsplit("/", 1)[1]
+        assert (DEST / name).is_file() and url == assignments.colab_url(name), url
+    assert {u.rsplit("/", 1)[1] for u in urls} == {p.name for p in MASTERS}
