@@ -69,6 +69,16 @@ from ._core import (
     strict,
 )
 from ._loops import _count_opcodes, _count_torch_ops, _reject_loops
+from .pipeline import (
+    PUZZLE_LAYERS,
+    check_extract_features,
+    check_grad_style_layer,
+    check_masked_gram_matrix,
+    check_match_reconstructions,
+    check_run_lbfgs,
+    check_style_loss,
+    reconstruction_puzzle,
+)
 from .basic import (
     _gram_np,
     _rf_reference,
@@ -101,6 +111,14 @@ __all__ = [
     "check_texture_model_size",
     "check_total_loss",
     "check_tv_loss",
+    "check_extract_features",
+    "check_style_loss",
+    "check_grad_style_layer",
+    "check_run_lbfgs",
+    "check_match_reconstructions",
+    "check_masked_gram_matrix",
+    "reconstruction_puzzle",
+    "PUZZLE_LAYERS",
     "device",
     "report",
     "results",
