@@ -11,6 +11,7 @@ float64 cases run in float32.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
 from dataclasses import dataclass, field
@@ -159,14 +160,31 @@ def _require_callable(fn: Any, signature: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def _full_precision():
+    """float32 matrix products and convolutions in full float32 while a student's function runs.
+
+    CUDA lets cuDNN convolutions use TF32 by default (about 3 significant digits), and notebooks may
+    switch matmuls to TF32 (``torch.set_float32_matmul_precision("high")``); a right answer would
+    then miss the checks' float32 tolerance on a GPU only. Restored afterwards.
+    """
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision())
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[:2]
+        torch.set_float32_matmul_precision(saved[2])
+
+
 def _call(fn: Callable[..., Any], args: Sequence[Any], inputs: str, hints: dict[str, str] | None = None,
           context: Callable[[], Any] | None = None) -> Any:
     """Call the student's function; NotImplementedError -> not implemented; other errors -> FAIL."""
     try:
-        if context is not None:
-            with context():
-                return fn(*args)
-        return fn(*args)
+        with _full_precision(), (context() if context is not None else contextlib.nullcontext()):
+            return fn(*args)
     except NotImplementedError as exc:
         raise _NotImplemented(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - any student error becomes a readable FAIL
