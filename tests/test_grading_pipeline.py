@@ -484,6 +484,7 @@ LBFGS_WRONG = [
     (_lbfgs(single=True), "loop until the budget is used"),
     (_lbfgs(in_place=True), "optimise a copy"),
     (_lbfgs(ret="grad"), "still requires grad"),
+    (lambda objective, x0, steps: x0.clone(), "never called objective"),
 ]
 
 

@@ -367,6 +367,8 @@ class Case:
     rtol: float = 1e-4
     protect: Sequence[Tensor] = ()
     data: dict[str, Any] = field(default_factory=dict)
+    #: shown as "expected:" instead of the reference's values (e.g. not to give an answer away)
+    expected_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -380,24 +382,27 @@ class Spec:
         output: validates the student's output and converts it to an array to compare with the
             reference; raises :class:`_Failure` (with its own hint) for a wrong type, shape, a
             detached result or a behavioural mistake.
-        default_hint: the hint when no known wrong variant matches.
+        default_hint: the hint when no known wrong variant matches (or a function of the case and
+            the student's converted output that returns it).
         summary: the PASS line (``{n}`` is the number of cases).
         error_hints: substrings of an exception message -> hint.
         after: runs once all cases passed (e.g. the loop rejection), may raise :class:`_Failure`.
         context: a context manager factory the student's function runs inside (e.g. inference mode).
         noun: "wrong <noun>" in the FAIL headline.
+        show: formats the expected and the student's converted values (default: a few values).
     """
 
     id: str
     signature: str
     cases: Callable[[], list[Case]]
     output: Callable[[Any, Case, str], Any]
-    default_hint: str
+    default_hint: str | Callable[[Case, Any], str]
     summary: str
     error_hints: dict[str, str] = field(default_factory=dict)
     after: Callable[[Callable[..., Any]], None] | None = None
     context: Callable[[], Any] | None = None
     noun: str = "value"
+    show: Callable[[Any], str] | None = None
 
 
 def _show(a: Any) -> str:
@@ -418,14 +423,18 @@ def run_spec(spec: Spec, fn: Any) -> None:
             _unchanged(before, case.protect, case.inputs)
             got = spec.output(out, case, where)
             expected = np.asarray(case.expected(), dtype=np.float64)
-            if _close(got, expected, case.rtol):
+            # a float32 result of float64 inputs is judged at float32 precision
+            rtol = max(case.rtol, _rtol(out.dtype)) if isinstance(out, Tensor) else case.rtol
+            if _close(got, expected, rtol):
                 continue
+            show = spec.show or _show
+            default = spec.default_hint if isinstance(spec.default_hint, str) else spec.default_hint(case, got)
             raise _Failure(
                 f"wrong {spec.noun} ({where})",
                 inputs=case.inputs,
-                expected=_show(expected),
-                got=_show(got),
-                hint=_diagnose(np.asarray(got, dtype=np.float64), case.variants, case.rtol, spec.default_hint),
+                expected=case.expected_text or show(expected),
+                got=show(got),
+                hint=_diagnose(np.asarray(got, dtype=np.float64), case.variants, rtol, default),
             )
         if spec.after is not None:
             spec.after(fn)

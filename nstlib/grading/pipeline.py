@@ -19,7 +19,7 @@ lists the known wrong variants with the hint that fits them.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -693,7 +693,10 @@ def _lbfgs_output(out: Any, case: Case, where: str) -> np.ndarray:
         hint = (f"the objective was evaluated {n} times for steps = {steps}: count the evaluations in your closure "
                 "and give L-BFGS exactly that budget (max_iter and max_eval), or run one evaluation per opt.step "
                 "(max_iter=1).")
-        if n > steps:
+        if n == 0:
+            hint = ("your function never called objective: the closure must call objective(x), then loss.backward(), "
+                    "and return the loss; opt.step(closure) calls it.")
+        elif n > steps:
             hint += (" Each opt.step(closure) runs up to max_iter iterations (default 20, max_eval 25 evaluations), "
                      "so calling it `steps` times evaluates far too often.")
         else:
