@@ -242,3 +242,22 @@ def test_student_code_runs_in_full_float32_and_the_setting_is_restored(capsys):
     finally:
         torch.set_float32_matmul_precision(saved[0])
         torch.backends.cudnn.allow_tf32 = saved[1]
+
+
+def test_the_grading_device_follows_nstlib_device(monkeypatch):
+    """Inputs are made on the CPU from seeds and moved to $NSTLIB_DEVICE ('meta' stands in for an accelerator)."""
+    monkeypatch.setenv("NSTLIB_DEVICE", "meta")
+    assert grading.device() == torch.device("meta")
+    t = grading._core._rand((2, 3), 0, torch.float64)
+    assert t.device.type == "meta" and t.dtype == torch.float64
+    monkeypatch.setenv("NSTLIB_DEVICE", "cpu")
+    a, b = grading._core._rand((2, 3), 0), grading._core._rand((2, 3), 0)
+    assert torch.equal(a, b) and a.device.type == "cpu"
+
+
+def test_float64_cases_run_in_float32_on_mps_only():
+    """MPS has no float64: the float64 cases fall back to float32 there, nowhere else."""
+    assert grading._core._dtype(torch.float64, torch.device("mps")) == torch.float32
+    assert grading._core._dtype(torch.float64, torch.device("cuda")) == torch.float64
+    assert grading._core._dtype(torch.float64, torch.device("cpu")) == torch.float64
+    assert grading._core._dtype(torch.float32, torch.device("mps")) == torch.float32
