@@ -9,17 +9,18 @@ runs on inputs of three sizes (the batch size fixed):
   function and tensor method called, whatever the device).
 
 A vectorised function does the same few operations at every size; a Python loop over positions adds
-work per position. Each size is run once to warm up and then measured: the first call of a
-function can differ from the later ones for reasons that have nothing
-to do with the student's code. One such reason made the reference Gram matrix FAIL on a CUDA
-machine (issue 14: "0, 24 and 24 instructions"): that machine runs Python 3.12, where
-``sys.settrace`` is built on ``sys.monitoring`` and opcode events are switched on only by the
-*next* ``sys.settrace`` call after a frame first sets ``f_trace_opcodes`` -- so the very first
-traced call in a process counts 0 instructions (seen on 3.12.1 and 3.13.0 too, with no torch and
-no GPU involved). Lazy initialisation (CUDA context, cuBLAS handles, a student's own cache) is a
-first-call effect of the same kind. Warm runs make the counts independent of all of them; the
-torch-operation counter does not depend on the tracer at all (it still works under a debugger or
-a coverage tool that owns ``sys.settrace``).
+work per position. Each size is run once to warm up and then measured, because the first call of
+a function can differ from the later ones for reasons that have nothing to do with the student's
+code. One such reason made the reference Gram matrix FAIL on a CUDA machine (issue 14: "0, 24 and
+24 instructions"). The cause is that machine's Python (3.12), not CUDA: from Python 3.12 on, the
+first traced call in a process sees no opcode events (measured: a fresh 3.12.3 process on that
+machine counts 0, 24, 24 with CPU tensors exactly as with CUDA tensors; pure-Python probes on
+3.12.1 and 3.13.0 count 0, 8, 8; 3.11 counts 8, 8, 8). Most likely ``sys.settrace``, rebuilt on
+``sys.monitoring`` in 3.12, enables opcode events only from the next ``sys.settrace`` call after a
+frame first sets ``f_trace_opcodes``. Lazy initialisation (CUDA context, cuBLAS handles, a
+student's own per-shape cache) is a first-call effect of the same kind. The warm call makes the
+counts independent of all of them; the torch-operation counter does not use the tracer at all (it
+still works under a debugger or a coverage tool that owns ``sys.settrace``).
 """
 
 from __future__ import annotations
