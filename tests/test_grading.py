@@ -283,7 +283,7 @@ def test_input_gradient_step_mistakes(fn, hint, capsys):
 def test_input_gradient_step_reference_stays_inside_the_image_range():
     """The cases are chosen so that clamping to [0, 1] would not change a correct answer."""
     for case in grading._step_cases():
-        x = case.image.double().numpy() - case.lr * case.gradient
+        x = case.image.double().cpu().numpy() - case.lr * case.gradient
         assert 0.0 < x.min() and x.max() < 1.0
 
 
@@ -291,7 +291,7 @@ def test_input_gradient_step_analytic_gradients_match_autograd():
     for case in grading._step_cases():
         x = case.image.clone().requires_grad_(True)
         (g,) = torch.autograd.grad(case.loss_fn(x), x)
-        torch.testing.assert_close(g.double(), torch.from_numpy(case.gradient), rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(g.double().cpu(), torch.from_numpy(case.gradient), rtol=1e-4, atol=1e-6)
 
 
 def _gram_of(X):
