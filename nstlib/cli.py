@@ -35,24 +35,39 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.7,0.3, got {text!r}") from None
 
 
-def _add_common(p: argparse.ArgumentParser, size: int, steps: int) -> None:
+def _add_common(p: argparse.ArgumentParser, size: int | None, steps: int | None) -> None:
+    from .defaults import DEFAULTS, PRESETS
+
+    d = DEFAULTS
     p.add_argument("-o", "--output", type=Path, help="PNG/JPEG file to write")
-    p.add_argument("--size", type=int, default=size, help=f"longer side of the output in pixels (default {size})")
-    p.add_argument("--steps", type=int, default=steps, help=f"number of loss evaluations (default {steps})")
+    p.add_argument("--preset", choices=list(PRESETS), default="default",
+                   help="settings every option below starts from: default (fast, visible style) or paper "
+                        "(Gatys et al. 2016); 'python -m nstlib defaults' prints both")
+    p.add_argument("--strength", type=float, default=None,
+                   help=f"style strength: 1 = content and style pull equally hard, larger = more style "
+                        f"(default {d.strength:g}); beta is set from it")
+    p.add_argument("--size", type=int, default=size,
+                   help=f"longer side of the output in pixels (default {size or d.size}; smaller images keep their size)")
+    p.add_argument("--steps", type=int, default=steps, help=f"number of loss evaluations (default {steps or d.steps})")
     p.add_argument("--weights", default="auto",
                    help="VGG-19 weights: auto (default; $NSTLIB_WEIGHTS, else imagenet if available, else "
                         "random), imagenet, random, or a path to a torchvision vgg19 state dict")
-    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="optimiser (default lbfgs)")
-    p.add_argument("--init", choices=["content", "noise"], default="content",
-                   help="start from the content image or from white noise (default content)")
-    p.add_argument("--pooling", choices=["max", "avg"], default="max", help="VGG pooling (default max)")
+    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default=None, help=f"optimiser (default {d.optimizer})")
+    p.add_argument("--line-search", choices=["strong_wolfe", "none"], default=None,
+                   help=f"L-BFGS line search (default {d.line_search})")
+    p.add_argument("--init", choices=["content", "noise"], default=None,
+                   help=f"start from the content image or from white noise (default {d.init})")
+    p.add_argument("--pooling", choices=["max", "avg"], default=None, help=f"VGG pooling (default {d.pooling})")
     p.add_argument("--content-layers", type=_layers, default=None, metavar="LAYERS",
-                   help="content layers, e.g. conv4_2 or conv3_2:0.5,conv4_2:0.5 (default conv4_2)")
+                   help="content layers, e.g. relu4_2 or relu3_2:0.5,relu4_2:0.5 (default relu4_2)")
     p.add_argument("--style-layers", type=_layers, default=None, metavar="LAYERS",
-                   help="style layers with optional weights (default conv1_1,...,conv5_1 at 1/5 each)")
-    p.add_argument("--content-weight", type=float, default=1.0, help="alpha (default 1)")
-    p.add_argument("--style-weight", type=float, default=1e3, help="beta (transfer: 1e3, the paper's alpha/beta = 1e-3; demo: 1e5, see notebook 05)")
-    p.add_argument("--tv-weight", type=float, default=0.0, help="total-variation weight (default 0)")
+                   help="style layers with optional weights (default relu1_1,...,relu5_1)")
+    p.add_argument("--layer-balance", choices=["on", "off"], default=None,
+                   help="set the style layers' weights so each pulls equally hard (default on)")
+    p.add_argument("--content-weight", type=float, default=None, help="alpha (default 1)")
+    p.add_argument("--style-weight", type=float, default=None,
+                   help="beta, explicitly (replaces --strength; the paper's alpha/beta = 1e-3 is --style-weight 1000)")
+    p.add_argument("--tv-weight", type=float, default=None, help=f"total-variation weight (default {d.tv_weight:g})")
     p.add_argument("--seed", type=int, default=0, help="random seed (noise init)")
     g = p.add_argument_group("going further (Gatys et al. 2017)")
     g.add_argument("--preserve-color", choices=["luminance", "histogram"], default=None,
@@ -81,18 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="stylise a built-in photo with a built-in style (works offline)",
                           description=f"Stylise the built-in photo '{DEMO_CONTENT}' with the procedural "
                                       f"style '{DEMO_STYLE}' and write a PNG.")
-    _add_common(demo, size=pick(256, 96), steps=pick(200, 20))
-    # The paper's alpha/beta = 1e-3 was tuned for Caffe's VGG on 0..255 inputs; torchvision's VGG
-    # sees normalised inputs, so its features are ~58x smaller and E_l (4th power) shrinks far more
-    # than the content loss (2nd power). The demo uses a ratio that shows the style (notebook 05).
-    demo.set_defaults(output=Path("nstlib-demo.png"), style_weight=1e5)
+    _add_common(demo, size=pick(None, 96), steps=pick(None, 40))  # the library's defaults (quick: smaller)
+    demo.set_defaults(output=Path("nstlib-demo.png"))
     tr = sub.add_parser("transfer", help="stylise CONTENT with STYLE",
                         description="Stylise CONTENT with STYLE. Each may be an image file or a built-in "
                                     "image name (see 'python -m nstlib images').")
     tr.add_argument("content", help="content image: a file or a built-in name")
     tr.add_argument("style", nargs="+", help="style image(s): files or built-in names (several are blended)")
-    _add_common(tr, size=256, steps=300)
+    _add_common(tr, size=None, steps=None)
     sub.add_parser("images", help="list the built-in images (name, kind, source, licence, offline)")
+    sub.add_parser("defaults", help="print the table of default settings (presets 'default' and 'paper')")
     return parser
 
 
@@ -100,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import nstlib
 
+    if args.command == "defaults":
+        from .defaults import table
+
+        print(table())
+        return 0
     if args.command == "images":
         for info in nstlib.list_images():
             print(f"{info.name:18} {info.kind:11} {'offline' if info.available_offline else 'download':9} "
@@ -112,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         result = nstlib.transfer(
-            content, style, size=args.size, steps=args.steps, weights=args.weights, optimizer=args.optimizer,
+            content, style, preset=args.preset, strength=args.strength, size=args.size, steps=args.steps,
+            weights=args.weights, optimizer=args.optimizer, line_search=args.line_search,
+            layer_balance=None if args.layer_balance is None else args.layer_balance == "on",
             init=args.init, pooling=args.pooling, content_layers=args.content_layers,
             style_layers=args.style_layers, content_weight=args.content_weight,
             style_weight=args.style_weight, tv_weight=args.tv_weight, seed=args.seed,
@@ -125,5 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     path = nstlib.save_image(result.image, args.output)
     print(f"{result.message} ({result.info['weights']} weights, {result.info['precision']})")
+    print(f"used: preset {result.info['preset']}, alpha {result.alpha:g}, beta {result.beta:.4g}"
+          + (f" (from strength {result.info['strength']:g})" if result.info.get("strength") else "")
+          + ", w_l " + ", ".join(f"{k} {w:.3g}" for k, w in result.style_layer_weights.items()))
     print(f"wrote {Path(path).resolve()} in {time.perf_counter() - start:.1f} s")
     return 0

@@ -104,12 +104,14 @@ def content_loss(F: Tensor, P: Tensor) -> Tensor:
     return 0.5 * (X - Y).pow(2).sum()
 
 
-def style_layer_loss(F: Tensor, A: Tensor) -> Tensor:
+def style_layer_loss(F: Tensor, A: Tensor, gram_fn=None) -> Tensor:
     """E_l = 1 / (4 N^2 M^2) * sum_ij (G(F)_ij - A_ij)^2, summed over the batch.
 
     Args:
         F: (B, N, H, W) features of the generated image at layer l (N channels, M = H*W positions).
         A: (B, N, N) or (1, N, N) Gram matrix of the style image at the same layer (unnormalised).
+        gram_fn: the Gram-matrix function to use (default :func:`gram_matrix`; a plug-in point for
+            your own).
 
     >>> style_layer_loss(torch.ones(1, 1, 1, 2), torch.zeros(1, 1, 1))  # G = 2, N = 1, M = 2
     tensor(0.2500)
@@ -118,7 +120,7 @@ def style_layer_loss(F: Tensor, A: Tensor) -> Tensor:
     if A.shape[-2:] != (N, N):
         raise ValueError(f"style_layer_loss: target Gram has shape {tuple(A.shape)}, expected (B, {N}, {N})")
     M = H * W
-    G = gram_matrix(F)  # (B, N, N)
+    G = (gram_fn or gram_matrix)(F)  # (B, N, N)
     return (G - A).pow(2).sum() / (4.0 * N**2 * M**2)
 
 

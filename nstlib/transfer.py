@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .defaults import CONTENT_LAYERS, DEFAULTS, STYLE_LAYERS, TEXTURE_LAYERS, Preset, preset as get_preset
 from .image import load_image
 from .optim import SynthesisResult, content_targets, style_targets, synthesize
 from .vgg import VGG19Features, _resolve_weights
@@ -32,11 +33,9 @@ __all__ = [
     "TEXTURE_LAYERS",
 ]
 
-#: Gatys et al. 2016: content at conv4_2; style at conv1_1 ... conv5_1 with w_l = 1/5.
-GATYS_CONTENT_LAYERS: dict[str, float] = {"conv4_2": 1.0}
-GATYS_STYLE_LAYERS: dict[str, float] = {f"conv{i}_1": 1 / 5 for i in range(1, 6)}
-#: Gatys et al. 2015 (texture synthesis): conv1_1 and pool1 ... pool4.
-TEXTURE_LAYERS: tuple[str, ...] = ("conv1_1", "pool1", "pool2", "pool3", "pool4")
+#: Gatys et al. 2016 (rectified maps, as in the authors' code): content relu4_2; style relu1_1 ... relu5_1.
+GATYS_CONTENT_LAYERS: dict[str, float] = CONTENT_LAYERS
+GATYS_STYLE_LAYERS: dict[str, float] = STYLE_LAYERS
 
 Image = Any  # anything load_image accepts: path, built-in name, PIL image, array, tensor
 
@@ -52,6 +51,17 @@ def get_encoder(
     """A shared :class:`VGG19Features` (built once per settings; notebooks call this repeatedly)."""
     resolved = _resolve_weights(weights)
     return _cached_encoder(str(resolved), pooling, precision, device)
+
+
+def _load(source: Image, size: int | tuple[int, int] | None, default: int) -> Tensor:
+    """Load an image for a transfer: at ``size`` if given; else tensors, arrays and PIL images keep
+    their size, and files or built-in names larger than ``default`` (longer side) are shrunk to it."""
+    if size is not None:
+        return load_image(source, size=size)
+    img = load_image(source)
+    if isinstance(source, (str, os.PathLike)) and max(img.shape[-2:]) > default:
+        img = load_image(source, size=default)
+    return img
 
 
 def _layer_weights(layers: Mapping[str, float] | Sequence[str] | str | None, default: Mapping[str, float]) -> dict[str, float]:
@@ -72,20 +82,24 @@ def transfer(
     content: Image,
     style: Image | Sequence[Image],
     *,
+    preset: str | Preset = "default",
+    strength: float | None = None,
     content_layers: Mapping[str, float] | Sequence[str] | str | None = None,
     style_layers: Mapping[str, float] | Sequence[str] | None = None,
-    content_weight: float = 1.0,
-    style_weight: float = 1e3,
-    tv_weight: float = 0.0,
-    size: int | tuple[int, int] | None = 256,
+    content_weight: float | None = None,
+    style_weight: float | None = None,
+    layer_balance: bool | None = None,
+    tv_weight: float | None = None,
+    size: int | tuple[int, int] | None = None,
     style_size: int | tuple[int, int] | None = None,
-    steps: int = 300,
-    optimizer: str = "lbfgs",
-    init: str | Tensor = "content",
-    pooling: str = "max",
+    steps: int | None = None,
+    optimizer: str | None = None,
+    init: str | Tensor | None = None,
+    pooling: str | None = None,
     weights: str | os.PathLike = "auto",
     encoder: VGG19Features | None = None,
     lr: float | None = None,
+    line_search: str | None = None,
     seed: int = 0,
     progress: bool = True,
     callback=None,
@@ -95,21 +109,37 @@ def transfer(
     coarse_to_fine: int | None = None,
     fine_steps: int | None = None,
     mask: Image | Tensor | None = None,
+    content_loss_fn=None,
+    style_loss_fn=None,
+    gram_fn=None,
 ) -> SynthesisResult:
-    """Neural style transfer with the defaults of Gatys et al. 2016.
+    """Neural style transfer (Gatys, Ecker & Bethge 2016). Every setting left at None comes from ``preset``.
 
     Args:
         content, style: images (a path, a built-in name such as ``"chelsea"``, a PIL image, an
             array or a (1, 3, H, W) tensor in [0, 1]). ``style`` may be a list of images, blended
             with ``style_blend``.
+        preset: ``"default"`` or ``"paper"`` (see :mod:`nstlib.defaults` for the table).
+        strength: the style strength, the main knob: beta is set so that the style term pulls on
+            the image ``strength`` times as hard as the content term (:func:`nstlib.optim.balance`);
+            1 = balanced, 3 = clearly more style, 0.3 = mostly the photo. Works the same for random
+            and trained weights and at every size.
         content_layers: {layer: weight}, a list of layers (equal weights) or one name; default
-            ``{"conv4_2": 1}``.
-        style_layers: default conv1_1 ... conv5_1 with w_l = 1/5.
-        content_weight, style_weight: alpha and beta (paper: alpha / beta = 1e-3).
-        size: output size (longer side, or (H, W)); the content image is resized to it.
+            ``{"relu4_2": 1}``.
+        style_layers: default relu1_1 ... relu5_1 with w_l = 1/5.
+        content_weight, style_weight: alpha and beta, explicitly (the paper's alpha / beta = 1e-3
+            means the same here at every size, on the normalised network). An explicit
+            ``style_weight`` replaces ``strength``.
+        layer_balance: set w_l so that each style layer pulls equally hard (He et al. 2016; the
+            default preset does); False uses ``style_layers``' weights as given.
+        line_search: "strong_wolfe" (default preset) or "none" (L-BFGS with fixed steps).
+        size: output size (longer side, or (H, W)). Default: a tensor, array or PIL image keeps its
+            size; a file or built-in name is shrunk to the preset's size (256 px) if larger.
         style_size: size of the style image (default: the same longer side as the output).
         steps: loss evaluations. optimizer: "lbfgs" or "adam". init: "content", "noise" or a tensor.
         pooling: "max" or "avg" (the paper's choice). weights: see :class:`VGG19Features`.
+        content_loss_fn, style_loss_fn, gram_fn: plug in your own loss functions (see
+            :func:`nstlib.synthesize`).
 
     Going further (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer"):
         style_scale: the style image's size relative to the output (0.5 = half as large: smaller
@@ -134,10 +164,24 @@ def transfer(
         raise ValueError(f"preserve_color must be None, 'luminance' or 'histogram', got {preserve_color!r}")
     if not (isinstance(style_scale, (int, float)) and 0 < style_scale <= 16):
         raise ValueError(f"style_scale = {style_scale!r}: must be a number in (0, 16], e.g. 0.5, 1 or 2")
+    p = get_preset(preset)
+    pooling = pooling or p.pooling
+    init = p.init if init is None else init
+    steps = p.steps if steps is None else steps
+    optimizer = optimizer or p.optimizer
+    line_search = p.line_search if line_search is None and optimizer == "lbfgs" else line_search
+    line_search = None if line_search == "none" else line_search
+    layer_balance = p.layer_balance if layer_balance is None else layer_balance
+    content_weight = p.content_weight if content_weight is None else content_weight
+    tv_weight = p.tv_weight if tv_weight is None else tv_weight
+    if style_weight is None and strength is None:
+        style_weight, strength = p.style_weight, p.strength
     enc = encoder or get_encoder(weights, pooling)
-    cl = _layer_weights(content_layers, GATYS_CONTENT_LAYERS)
-    sl = _layer_weights(style_layers, GATYS_STYLE_LAYERS)
-    content_img = load_image(content, size=size).to(enc.device)
+    cl = _layer_weights(content_layers, p.content_layers)
+    sl = _layer_weights(style_layers, p.style_layers)
+    if strength is not None and (not cl or not sl or content_weight == 0):
+        strength, style_weight = None, 1.0 if style_weight is None else style_weight  # nothing to balance
+    content_img = _load(content, size, p.size).to(enc.device)
     out_hw = (int(content_img.shape[-2]), int(content_img.shape[-1]))
 
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
@@ -166,7 +210,7 @@ def transfer(
         targets: dict[str, Tensor] = {}
         masks = layer_masks(mask_t, list(sl), *hw) if mask_t is not None and sl else None
         for b, s_img in zip(blend, style_imgs):
-            for name, A in (style_targets(enc, s_img, list(sl), output_size=hw) if sl else {}).items():
+            for name, A in (style_targets(enc, s_img, list(sl), output_size=hw, gram_fn=gram_fn) if sl else {}).items():
                 if masks is not None:  # the region's share of positions (G of masked features)
                     A = A * masks[name].pow(2).mean()
                 targets[name] = targets[name] + b * A if name in targets else b * A
@@ -178,16 +222,22 @@ def transfer(
             style_layers=sl,
             content_weight=content_weight,
             style_weight=style_weight,
+            strength=strength,
+            layer_balance=layer_balance,
             tv_weight=tv_weight,
             init=stage_init,
             content_image=image,
             optimizer=optimizer,
             steps=stage_steps,
             lr=lr,
+            line_search=line_search,
             seed=seed,
             progress=progress,
             callback=callback,
             style_masks=masks,
+            content_loss_fn=content_loss_fn,
+            style_loss_fn=style_loss_fn,
+            gram_fn=gram_fn,
         )
 
     coarse = None
@@ -211,6 +261,7 @@ def transfer(
         result.image = yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0.0, 1.0)
     result.info.update(
         style_sizes=[tuple(s.shape[-2:]) for s in style_imgs], style_blend=blend, preserve_color=preserve_color,
+        preset=p.name, pooling=pooling, line_search=line_search, layer_balance=layer_balance, init=init if isinstance(init, str) else "tensor", steps=steps,
     )
     if coarse is not None:
         result.info["coarse_result"] = coarse

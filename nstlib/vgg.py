@@ -291,6 +291,7 @@ class VGG19Features(nn.Module):
         precision: str = "auto",
         device: str | torch.device | None = None,
         seed: int = 0,
+        normalize: bool = True,
     ) -> None:
         super().__init__()
         from .config import default_device
@@ -304,6 +305,16 @@ class VGG19Features(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self.weights_source = self._load_weights(_resolve_weights(weights), seed)
+        #: True when Gatys' normalisation was applied (see :mod:`nstlib.calibration`)
+        self.normalized = False
+        #: seconds the calibration pass took (0 when the means came from the cache or normalize=False)
+        self.calibration_seconds = 0.0
+        #: filters that never activate on the calibration images, e.g. ["conv5_3 filter 17"]
+        self.dead_filters: list[str] = []
+        #: filters active on fewer than ~1 % of the calibration positions (see nstlib.calibration.filter_scales)
+        self.sparse_filters: list[str] = []
+        if normalize:
+            self._normalize()
         self.requires_grad_(False)
         self.eval()
         device = default_device(device)
@@ -333,6 +344,15 @@ class VGG19Features(nn.Module):
         self._bf16_cache.clear()
 
     # ------------------------------------------------------------------ weights
+    def _normalize(self) -> None:
+        """Gatys' normalisation: each filter's mean activation over the calibration photos becomes 1."""
+        from .calibration import cached_stats, normalize_
+
+        stats, self.calibration_seconds = cached_stats(self.features, self.pooling, self.mean, self.std)
+        self.dead_filters, self.sparse_filters = normalize_(self.features, stats,
+                                                            source=f"VGG-19 weights {self.weights_source!r}")
+        self.normalized = True
+
     @property
     def is_random(self) -> bool:
         """True when the network carries random (untrained) filters."""
@@ -406,6 +426,9 @@ class VGG19Features(nn.Module):
                     f"{source} is not a VGG-19 state dict: 'features.{tv_key}' ({our_key}) has shape "
                     f"{got}, expected {tuple(own[our_key].shape)}"
                 )
+            if not bool(torch.isfinite(tensor).all()):
+                raise WeightsError(f"{source}: 'features.{tv_key}' ({our_key}) contains NaN or inf values; "
+                                   "the file is corrupt. Download or save it again.")
             new[our_key] = tensor.float()
         self.features.load_state_dict(new)
 
@@ -531,4 +554,5 @@ class VGG19Features(nn.Module):
         return {name: out[name].to(torch.float32, memory_format=fmt) for name in layers}
 
     def extra_repr(self) -> str:
-        return f"weights={self.weights_source!r}, pooling={self.pooling!r}, precision={self.precision!r}"
+        return (f"weights={self.weights_source!r}, pooling={self.pooling!r}, precision={self.precision!r}, "
+                f"normalized={self.normalized}")

@@ -45,7 +45,9 @@ def test_best_image_has_the_best_loss(encoder, targets):
 
 def test_default_layer_weights(encoder, targets):
     res = synthesize(encoder, **targets, content_weight=2.0, style_weight=30.0, steps=1, progress=False)
-    assert res.term_weights == {"content/conv4_2": 2.0, **{f"style/conv{i}_1": 10.0 for i in (1, 2, 3)}}
+    # content: alpha times M_l(512 px) / M_l(64 px) = (64 * 64) / (8 * 8) positions of conv4_2 (1/8 scale)
+    assert res.term_weights == {"content/conv4_2": 2.0 * 64, **{f"style/conv{i}_1": 10.0 for i in (1, 2, 3)}}
+    assert (res.alpha, res.beta, res.style_layer_weights) == (2.0, 30.0, {f"conv{i}_1": pytest.approx(1 / 3) for i in (1, 2, 3)})
 
 
 def test_callback_sees_every_evaluation(encoder, targets):

@@ -45,7 +45,8 @@ from torch import Tensor
 from ..config import pick
 from ..image import load_image
 from ..optim import SynthesisResult, content_targets, style_targets, synthesize
-from ..transfer import GATYS_STYLE_LAYERS, TEXTURE_LAYERS, get_encoder
+from ..defaults import DEFAULTS
+from ..transfer import TEXTURE_LAYERS, get_encoder
 from ..vgg import VGG19Features
 
 __all__ = [
@@ -71,7 +72,7 @@ STATUS_CLASS = "nstlib-status"
 _LABEL = {"description_width": "95px"}  # room for "content layer" without truncation
 
 #: Content layers offered by :class:`TransferPanel` (Gatys et al. 2016 use conv4_2; Fig. 5 compares conv2_2).
-CONTENT_LAYER_CHOICES: tuple[str, ...] = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
+CONTENT_LAYER_CHOICES: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2", "conv4_2")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,6 +210,10 @@ class LiveView:
         self.loss_plot.value = loss_plot_png(self.history, weights=weights)
         self.redraws += 1
 
+    def set_term_weights(self, weights: Mapping[str, float]) -> None:
+        """The factors of the terms in the total (``synthesize``'s ``on_start`` hook calls this)."""
+        self.term_weights = dict(weights)
+
     def finish(self, result: SynthesisResult) -> None:
         """Show the best image and the complete history of a finished run."""
         self.history = [dict(h) for h in result.history]
@@ -314,9 +319,9 @@ class _SynthesisPanel(widgets.VBox):
             kwargs = self.settings()
             self.view = LiveView(self.preview, self.loss_plot, self.status, steps=kwargs["steps"],
                                  min_interval=self.min_interval, max_draw_share=self.max_draw_share,
-                                 weighted=self.weighted_checkbox.value,
-                                 term_weights=_term_weights(kwargs))
-            result = synthesize(self.encoder, progress=False, callback=self.view.callback, **kwargs)
+                                 weighted=self.weighted_checkbox.value)
+            result = synthesize(self.encoder, progress=False, callback=self.view.callback,
+                                on_start=self.view.set_term_weights, **kwargs)
         except KeyboardInterrupt:  # before the optimisation started (synthesize handles it during)
             self.status.value = "Interrupted before the optimisation started; press Run again."
             return None
@@ -337,13 +342,6 @@ class _SynthesisPanel(widgets.VBox):
         return result
 
 
-def _term_weights(kwargs: Mapping[str, Any]) -> dict[str, float]:
-    """{term: factor in the total} as :func:`synthesize` will compute it (for weighted live plots)."""
-    out = {f"content/{k}": kwargs.get("content_weight", 1.0) * w for k, w in (kwargs.get("content_layers") or {}).items()}
-    out.update({f"style/{k}": kwargs.get("style_weight", 1.0) * w for k, w in (kwargs.get("style_layers") or {}).items()})
-    return out
-
-
 def _check_some_weight(weights: Mapping[str, float]) -> None:
     if not any(w > 0 for w in weights.values()):
         raise ValueError("every layer weight is 0: move at least one layer-weight slider above 0")
@@ -352,9 +350,12 @@ def _check_some_weight(weights: Mapping[str, float]) -> None:
 class TransferPanel(_SynthesisPanel):
     """Style transfer with live preview: L_total = alpha * L_content + beta * sum_l w_l E_l.
 
-    Widgets: one slider per style layer weight w_l (default conv1_1 ... conv5_1, 1/5 each), the ratio
-    alpha/beta on a log slider (alpha = 1, beta = 1 / ratio; Gatys et al. 2016 use 1e-3 to 1e-4),
-    the content layer, the initialisation (content image or white noise), the optimiser, the steps.
+    Widgets: one slider per style layer (default relu1_1 ... relu5_1), the style strength on a log
+    slider (the main knob: beta is set so the style pulls ``strength`` times as hard as the content,
+    see :func:`nstlib.optim.balance`; defaults from :mod:`nstlib.defaults`), the content layer, the
+    initialisation (content image or white noise), the optimiser, the steps. With layer balance on
+    (the default), the layer sliders say how much each layer counts *relative to the balance*.
+    Give ``ratio=`` instead to set alpha/beta explicitly on a log slider (the paper's grid).
 
     Args:
         content, style: images (anything :func:`nstlib.load_image` accepts, e.g. "chelsea", "waves").
@@ -362,10 +363,13 @@ class TransferPanel(_SynthesisPanel):
         size: output size (longer side; default 192, quick mode 64); the content image is resized to it.
         style_size: the style image's longer side (default: the output's).
         steps: initial number of loss evaluations (default 100, quick mode 10).
-        style_layers: layer names or {layer: initial w_l} (default Gatys' conv1_1 ... conv5_1, 1/5).
+        style_layers: layer names or {layer: initial w_l} (default Gatys' relu1_1 ... relu5_1, 1/5).
         content_layer: initial content layer (one of :data:`CONTENT_LAYER_CHOICES`).
-        ratio: initial alpha/beta. init: "content" or "noise". optimizer: "lbfgs" or "adam".
-        tv_weight: factor of the total-variation term (no widget; 0 = off).
+        strength: initial style strength (default: the library's, :data:`nstlib.defaults.DEFAULTS`).
+        ratio: give it to set alpha/beta explicitly instead (a log slider from 1e-10 to 1).
+        layer_balance: balance the style layers' pulls (default: the library's).
+        init: "content" or "noise". optimizer: "lbfgs" or "adam".
+        tv_weight: factor of the total-variation term (no widget; default: the library's).
         min_interval: seconds between two live redraws; max_draw_share: the largest share of the
             run's time spent redrawing (see :class:`LiveView`). preview_width: preview width in pixels.
 
@@ -384,12 +388,14 @@ class TransferPanel(_SynthesisPanel):
         size: int | tuple[int, int] | None = None,
         style_size: int | None = None,
         steps: int | None = None,
-        style_layers: Mapping[str, float] | Sequence[str] = tuple(GATYS_STYLE_LAYERS),
-        content_layer: str = "conv4_2",
-        ratio: float = 1e-3,
-        init: str = "content",
-        optimizer: str = "lbfgs",
-        tv_weight: float = 0.0,
+        style_layers: Mapping[str, float] | Sequence[str] = tuple(DEFAULTS.style_layers),
+        content_layer: str = next(iter(DEFAULTS.content_layers)),
+        strength: float = DEFAULTS.strength or 1.0,
+        ratio: float | None = None,
+        layer_balance: bool = DEFAULTS.layer_balance,
+        init: str = DEFAULTS.init,
+        optimizer: str = DEFAULTS.optimizer,
+        tv_weight: float = DEFAULTS.tv_weight,
         seed: int = 0,
         min_interval: float = 0.5,
         max_draw_share: float = 0.25,
@@ -399,9 +405,12 @@ class TransferPanel(_SynthesisPanel):
                          max_draw_share=max_draw_share, preview_width=preview_width)
         if content_layer not in CONTENT_LAYER_CHOICES:
             raise ValueError(f"content_layer must be one of {CONTENT_LAYER_CHOICES}, got {content_layer!r}")
-        if not ratio > 0:
+        if ratio is not None and not ratio > 0:
             raise ValueError(f"ratio = alpha / beta must be > 0, got {ratio}")
+        if not (math.isfinite(strength) and strength > 0):
+            raise ValueError(f"strength = {strength}: the style strength must be a finite number > 0")
         self.tv_weight = float(tv_weight)
+        self.layer_balance = bool(layer_balance)
         self.seed = seed
         size = size if size is not None else pick(192, 64)
         enc = self.encoder
@@ -415,9 +424,16 @@ class TransferPanel(_SynthesisPanel):
         self._content_targets: dict[str, dict[str, Tensor]] = {}  # per content layer, on demand
 
         self.layer_sliders = {layer: _weight_slider(layer, w) for layer, w in initial.items()}
-        self.ratio_slider = widgets.FloatLogSlider(
-            value=ratio, base=10, min=-6, max=0, step=0.25, description="α/β", readout_format=".1e", style=_LABEL,
+        #: the explicit alpha/beta slider (None in strength mode)
+        self.ratio_slider = None if ratio is None else widgets.FloatLogSlider(
+            value=ratio, base=10, min=-10, max=0, step=0.25, description="α/β", readout_format=".1e", style=_LABEL,
             continuous_update=False, tooltip="alpha / beta: content weight over style weight (alpha = 1)",
+        )
+        #: the style strength slider (None when alpha/beta is explicit)
+        self.strength_slider = None if ratio is not None else widgets.FloatLogSlider(
+            value=strength, base=10, min=-1, max=2, step=0.1, description="style strength", readout_format=".3g",
+            style=_LABEL, continuous_update=False,
+            tooltip="how hard the style pulls on the image compared with the content (1 = equally hard)",
         )
         self.content_dropdown = widgets.Dropdown(options=list(CONTENT_LAYER_CHOICES), value=content_layer,
                                                  description="content layer", style=_LABEL)
@@ -426,7 +442,7 @@ class TransferPanel(_SynthesisPanel):
         self._assemble(
             inputs=[_thumbnail(self.content_image, "content", 128), _thumbnail(self.style_image, "style", 128)],
             sliders=list(self.layer_sliders.values()),
-            controls=[self.ratio_slider, self.content_dropdown, self.init_dropdown],
+            controls=[self.strength_slider or self.ratio_slider, self.content_dropdown, self.init_dropdown],
             out_hw=out_hw,
         )
 
@@ -436,9 +452,11 @@ class TransferPanel(_SynthesisPanel):
         return 1.0
 
     @property
-    def beta(self) -> float:
-        """Style weight beta = alpha / (alpha/beta slider)."""
-        return self.alpha / self.ratio_slider.value
+    def beta(self) -> float | None:
+        """Style weight beta: alpha / (the alpha/beta slider), or in strength mode the beta of the last run."""
+        if self.ratio_slider is not None:
+            return self.alpha / self.ratio_slider.value
+        return self.result.beta if self.result is not None else None
 
     def _content_target(self, layer: str) -> dict[str, Tensor]:
         if layer not in self._content_targets:
@@ -454,9 +472,11 @@ class TransferPanel(_SynthesisPanel):
         return dict(
             content_targets=self._content_target(layer), style_targets=self._style_targets,
             content_layers={layer: 1.0}, style_layers=weights,
-            content_weight=self.alpha, style_weight=self.beta, tv_weight=self.tv_weight,
+            content_weight=self.alpha, tv_weight=self.tv_weight, layer_balance=self.layer_balance,
+            **({"style_weight": self.beta} if self.ratio_slider is not None else {"strength": self.strength_slider.value}),
             init=self.init_dropdown.value, content_image=self.content_image,
             optimizer=self.optimizer_dropdown.value, steps=int(self.steps_slider.value), seed=self.seed,
+            line_search=DEFAULTS.line_search if self.optimizer_dropdown.value == "lbfgs" else None,
         )
 
 
