@@ -15,7 +15,7 @@ from .config import default_device, quick_mode
 from .image import ImageError, check_image, load_image, save_image
 from .data import list_images
 from .losses import content_loss, gram_matrix, style_layer_loss, tv_loss
-from .optim import SynthesisResult, content_targets, style_targets, synthesize
+from .optim import Objective, SynthesisResult, content_targets, make_objective, run_loop, style_targets, synthesize
 from .plot import plot_losses, show_images
 from .receptive import effective_receptive_field, receptive_field_table
 from .transfer import get_encoder, reconstruct_content, reconstruct_style, synthesize_texture, transfer
@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "LAYER_NAMES",
     "ImageError",
+    "Objective",
     "SynthesisResult",
     "VGG19Features",
     "check_image",
@@ -37,11 +38,13 @@ __all__ = [
     "gram_matrix",
     "list_images",
     "load_image",
+    "make_objective",
     "plot_losses",
     "quick_mode",
     "receptive_field_table",
     "reconstruct_content",
     "reconstruct_style",
+    "run_loop",
     "save_image",
     "show_images",
     "style_layer_loss",

@@ -30,7 +30,7 @@ from torch import Tensor
 from .losses import content_loss, gram_matrix, style_layer_loss, tv_loss
 from .vgg import LAYER_NAMES, VGG19Features
 
-__all__ = ["synthesize", "run_loop", "Objective", "balance", "balance_layers", "size_factor", "REFERENCE_SIZE", "SynthesisResult",
+__all__ = ["synthesize", "run_loop", "make_objective", "Objective", "balance", "balance_layers", "size_factor", "REFERENCE_SIZE", "SynthesisResult",
            "content_targets", "style_targets", "layer_shape"]
 
 Callback = Callable[[int, Tensor, dict[str, float]], Any]
@@ -259,10 +259,17 @@ class Objective:
             terms["tv"] = tv_loss(x)
         return terms
 
+    #: what the objective was built from (alpha, beta, strength, w_l, size factors); see make_objective
+    info: dict[str, Any] = field(default_factory=dict)
+
     def __call__(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         terms = self.terms(x)
         total = sum((self.weights[k] * v for k, v in terms.items()), torch.zeros((), device=x.device))
         return total, terms
+
+    def loss(self, x: Tensor) -> Tensor:
+        """L_total(x) alone, a 0-dim tensor (for a loop of your own: ``loss = objective.loss(x)``)."""
+        return self(x)[0]
 
 
 def _grad_norms(objective: Objective, x_ref: Tensor, groups: dict[str, list[str]]) -> dict[str, float]:
@@ -428,9 +435,51 @@ def synthesize(
     if not content_targets and not style_targets and tv_weight == 0:
         raise ValueError("nothing to optimise: give content_targets, style_targets or a tv_weight > 0")
 
+    x = _initial_image(init, content_image, size, seed).to(encoder.device)
+    objective = make_objective(
+        encoder, content_targets=content_targets, style_targets=style_targets, content_layers=cw,
+        style_layers=sw, content_weight=content_weight, style_weight=style_weight, strength=strength,
+        layer_balance=layer_balance, tv_weight=tv_weight, size=(int(x.shape[-2]), int(x.shape[-1])), seed=seed,
+        style_masks=style_masks, content_loss_fn=content_loss_fn, style_loss_fn=style_loss_fn, gram_fn=gram_fn,
+    )
+    if on_start is not None:
+        on_start(dict(objective.weights))
+    result = run_loop(objective, x, steps=steps, optimizer=optimizer, lr=lr, line_search=line_search,
+                      progress=progress, callback=callback)
+    result.info.update(objective.info)
+    return result
+
+
+def make_objective(
+    encoder: VGG19Features,
+    *,
+    content_targets: Mapping[str, Tensor],
+    style_targets: Mapping[str, Tensor],
+    content_layers: Mapping[str, float],
+    style_layers: Mapping[str, float],
+    size: tuple[int, int],
+    content_weight: float = 1.0,
+    style_weight: float = 1.0,
+    strength: float | None = None,
+    layer_balance: bool = False,
+    tv_weight: float = 0.0,
+    seed: int = 0,
+    style_masks: Mapping[str, Tensor] | None = None,
+    content_loss_fn: LossFn | None = None,
+    style_loss_fn: LossFn | None = None,
+    gram_fn: Callable[[Tensor], Tensor] | None = None,
+) -> Objective:
+    """The :class:`Objective` :func:`synthesize` minimises, for an image of ``size`` = (H, W).
+
+    Use it to run a loop of your own: ``objective.loss(x)`` is L_total at the (1, 3, H, W) image x.
+    Weights: alpha * wc_l * :func:`size_factor` for content terms, beta * w_l for style terms;
+    with ``layer_balance`` / ``strength`` the w_l / beta come from :func:`balance_layers` /
+    :func:`balance` at seeded white noise. ``objective.info`` records alpha, beta, strength, w_l
+    and the size factors. Arguments as in :func:`synthesize` (already validated there).
+    """
     device = encoder.device
-    x = _initial_image(init, content_image, size, seed).to(device)
-    H, W = x.shape[-2:]
+    H, W = size
+    cw, sw = dict(content_layers), dict(style_layers)
     encoder.check_size(H, W, list(dict.fromkeys([*content_targets, *style_targets])))  # names the deepest layer
     # Content targets in the layout the encoder computes in, converted once (not per evaluation).
     layout = torch.channels_last if encoder.channels_last else torch.contiguous_format
@@ -456,15 +505,11 @@ def synthesize(
             sw = balance_layers(objective, ref, style_weight)
         if strength is not None:
             beta = balance(objective, ref, strength)
-    if on_start is not None:
-        on_start(dict(objective.weights))
-    result = run_loop(objective, x, steps=steps, optimizer=optimizer, lr=lr, line_search=line_search,
-                      progress=progress, callback=callback)
-    result.info.update(
-        alpha=content_weight, beta=beta, strength=strength, content_layers=dict(cw), style_layers=dict(sw),
+    objective.info = dict(
+        alpha=content_weight, beta=beta, strength=strength, content_layers=cw, style_layers=sw,
         size_factors={k: size_factor(k, H, W) for k in cw}, tv_weight=tv_weight,
     )
-    return result
+    return objective
 
 
 def run_loop(
