@@ -585,12 +585,36 @@ def test_new_stubs_report_not_implemented(check, capsys):
     assert "not implemented yet" in out and "FAIL" not in out and "PASS" not in out
 
 
-def test_pending_exercises_are_the_new_checks_and_report_lists_them(capsys):
-    assert {e.id for e in grading.PENDING_EXERCISES} == {c.__name__.removeprefix("check_") for c in NEW_CHECKS}
-    assert not {e.id for e in grading.PENDING_EXERCISES} & {e.id for e in grading.EXERCISES}
+def test_new_checks_are_notebook_exercises_and_report_lists_them(capsys):
+    """Every new check has its notebook cell now: listed in EXERCISES with its notebook, none pending."""
+    ids = {c.__name__.removeprefix("check_") for c in NEW_CHECKS}
+    notebooks = {e.id: e.notebook for e in grading.EXERCISES}
+    assert ids <= set(notebooks) and not grading.PENDING_EXERCISES
+    assert {notebooks[i] for i in ids} == {"02_content_reconstruction", "03_style_reconstruction",
+                                          "04_texture_synthesis", "06_going_further"}
+    grading.reset()
     check_style_loss(style_loss)
     capsys.readouterr()
     grading.report()
     out = capsys.readouterr().out
     assert "PASS" in next(line for line in out.splitlines() if " style_loss " in line)
     assert "Score: 1/1" in out
+    grading.report("06")
+    out = capsys.readouterr().out
+    assert "masked_gram_matrix" in out and "not run" in out
+    grading.reset()
+
+
+def test_passed_is_true_only_after_a_pass(capsys):
+    grading.reset()
+    assert not grading.passed("style_loss")
+    check_style_loss(_stub)  # not implemented yet
+    assert not grading.passed("style_loss")
+    with pytest.raises(AssertionError):
+        check_style_loss(lambda f, t, w: sum(w[k] * 0.0 * f[k].sum() for k in w))  # wrong: always 0
+    assert not grading.passed("style_loss")
+    check_style_loss(style_loss)
+    assert grading.passed("style_loss") and not grading.passed("gram_matrix")
+    grading.reset()
+    assert not grading.passed("style_loss")
+    capsys.readouterr()

@@ -25,7 +25,8 @@ Layout: :mod:`._core` (outcomes, the FAIL protocol, the data-driven runner :func
 01-05), :mod:`.pipeline` (the exercises that build the real pipeline, written as data).
 
 Exercises (id: notebook; student function). :data:`EXERCISES` have a notebook cell;
-:data:`PENDING_EXERCISES` have a check but no cell yet.
+:data:`PENDING_EXERCISES` would list checks without a cell (none now). :func:`passed` says whether an
+exercise passed in this session: the notebooks then plug the student's function into the library.
 
 ====================== =========================== ===============================================
 id                     notebook                    student function / value
@@ -40,12 +41,12 @@ texture_model_size     04_texture_synthesis        texture_model_size(channels) 
 total_loss             05_style_transfer           total_loss(content_terms, style_terms, ...)
 tv_loss                05_style_transfer           tv_loss(img) -> Tensor
 ---------------------- --------------------------- -----------------------------------------------
-extract_features       02 (pending)                extract_features(model, image, layers) -> dict
-match_reconstructions  02 (pending)                match_reconstructions() -> dict[str, str]
-grad_style_layer       03 (pending)                grad_style_layer(F, A) -> Tensor (B, N, H, W)
-style_loss             03 (pending)                style_loss(features, targets, weights) -> Tensor
-run_lbfgs              04 (pending)                run_lbfgs(objective, x0, steps) -> Tensor
-masked_gram_matrix     06 (pending)                masked_gram_matrix(F, mask) -> Tensor (B, C, C)
+extract_features       02_content_reconstruction   extract_features(model, image, layers) -> dict
+match_reconstructions  02_content_reconstruction   match_reconstructions() -> dict[str, str]
+style_loss             03_style_reconstruction     style_loss(features, targets, weights) -> Tensor
+grad_style_layer       03_style_reconstruction     grad_style_layer(F, A) -> Tensor (B, N, H, W)
+run_lbfgs              04_texture_synthesis        run_lbfgs(objective, x0, steps) -> Tensor
+masked_gram_matrix     06_going_further            masked_gram_matrix(F, mask) -> Tensor (B, C, C)
 ====================== =========================== ===============================================
 """
 
@@ -62,6 +63,7 @@ from ._core import (
     Outcome,
     Spec,
     device,
+    passed,
     report,
     reset,
     results,
@@ -120,6 +122,7 @@ __all__ = [
     "reconstruction_puzzle",
     "PUZZLE_LAYERS",
     "device",
+    "passed",
     "report",
     "results",
     "reset",

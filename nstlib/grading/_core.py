@@ -41,23 +41,22 @@ EXERCISES: tuple[Exercise, ...] = (
     Exercise("conv1_1_parameters", "01_receptive_fields", "number of parameters of conv1_1"),
     Exercise("content_loss", "02_content_reconstruction", "content loss 1/2 sum (F - P)^2"),
     Exercise("input_gradient_step", "02_content_reconstruction", "one gradient step on the input image"),
+    Exercise("extract_features", "02_content_reconstruction", "named features from a torchvision VGG-19 via hooks"),
+    Exercise("match_reconstructions", "02_content_reconstruction", "which layer made which reconstruction"),
     Exercise("gram_matrix", "03_style_reconstruction", "Gram matrix G = F F^T, vectorised"),
     Exercise("style_layer_loss", "03_style_reconstruction", "style loss E_l = 1/(4 N^2 M^2) sum (G - A)^2"),
+    Exercise("style_loss", "03_style_reconstruction", "L_style = sum_l w_l E_l over several layers"),
+    Exercise("grad_style_layer", "03_style_reconstruction", "dE_l/dF by hand, checked against autograd"),
     Exercise("texture_model_size", "04_texture_synthesis", "number of parameters of the texture model"),
+    Exercise("run_lbfgs", "04_texture_synthesis", "the L-BFGS closure and loop: clamp, count, keep the best"),
     Exercise("total_loss", "05_style_transfer", "alpha * content + beta * style"),
     Exercise("tv_loss", "05_style_transfer", "total-variation loss, vectorised"),
-)
-
-#: Exercises whose check is ready but whose notebook cell is not written yet (issue 14, phase 1).
-#: Move an entry to :data:`EXERCISES` when its cell lands in the notebook's master.
-PENDING_EXERCISES: tuple[Exercise, ...] = (
-    Exercise("extract_features", "02_content_reconstruction", "named features from a torchvision VGG-19 via hooks"),
-    Exercise("grad_style_layer", "03_style_reconstruction", "dE_l/dF by hand, checked against autograd"),
-    Exercise("style_loss", "03_style_reconstruction", "L_style = sum_l w_l E_l over several layers"),
-    Exercise("match_reconstructions", "02_content_reconstruction", "which layer made which reconstruction"),
-    Exercise("run_lbfgs", "04_texture_synthesis", "the L-BFGS closure and loop: clamp, count, keep the best"),
     Exercise("masked_gram_matrix", "06_going_further", "Gram matrix of a masked region, normalised"),
 )
+
+#: Exercises whose check is ready but whose notebook cell is not written yet. Move an entry to
+#: :data:`EXERCISES` when its cell lands in the notebook's master. (Empty: every check has its cell.)
+PENDING_EXERCISES: tuple[Exercise, ...] = ()
 
 
 def _all_exercises() -> tuple[Exercise, ...]:
@@ -79,6 +78,13 @@ _RESULTS: dict[str, Outcome] = {}
 def results() -> dict[str, Outcome]:
     """A copy of the registry: exercise id -> last :class:`Outcome`, in the order first checked."""
     return dict(_RESULTS)
+
+
+def passed(exercise: str) -> bool:
+    """True when ``exercise``'s last check in this session passed (the notebooks then plug the
+    student's function into the library; otherwise they use the library's own)."""
+    outcome = _RESULTS.get(exercise)
+    return outcome is not None and outcome.status == PASS
 
 
 def reset() -> None:
