@@ -67,7 +67,7 @@ def tutorial_run(cnn, content, style, num_steps: int) -> tuple[float, T.Tutorial
 
 def check_objective(weights: Path, cnn, content, style) -> list[list[object]]:
     """nstlib's objective (one evaluation of synthesize, float32) == the tutorial's loss, at three images."""
-    enc = VGG19Features(weights=weights, precision="fp32", device="cpu")
+    enc = VGG19Features(weights=weights, precision="fp32", device="cpu", normalize=False)
     cw, sw, ct, st = nstlib_objective_terms(enc, content, style)
     rows = []
     for name, img in (("content image", content), ("style image", style), ("50/50 blend", 0.5 * (content + style))):
@@ -167,7 +167,7 @@ def part_tutorial(args, weights: Path) -> None:
     num_steps = evals - 20  # the tutorial's loop: while run <= num_steps: one L-BFGS step of 20 evaluations
     content, style = load_pair(size)
     cnn = T.load_vgg19_features(str(weights))
-    enc = VGG19Features(weights=weights, precision="auto", device="cpu")
+    enc = VGG19Features(weights=weights, precision="auto", device="cpu", normalize=False)
     print(f"\n## Part 1: tutorial vs nstlib, {size}x{size} px, {evals} loss evaluations each, "
           f"nstlib precision {enc.precision}\n")
     print("Objective check (the tutorial's loss vs nstlib's weighted objective, fp32):\n")
@@ -258,7 +258,7 @@ def part_precision(args, weights: Path) -> None:
           f"(native bf16 here: {native_bf16('cpu')}; where it is not native, bf16 is emulated and slow)\n")
     content, style = load_pair(size)
     cnn = T.load_vgg19_features(str(weights))
-    encs = {p: VGG19Features(weights=weights, precision=p, device="cpu") for p in ("fp32", "bf16")}
+    encs = {p: VGG19Features(weights=weights, precision=p, device="cpu", normalize=False) for p in ("fp32", "bf16")}
     fp32 = encs["fp32"]
     paper_ct = content_targets(fp32, content, list(GATYS_CONTENT_LAYERS))
     paper_st = style_targets(fp32, style, list(GATYS_STYLE_LAYERS))
@@ -331,7 +331,7 @@ def nstlib_closure(enc: VGG19Features, content: torch.Tensor, cw: dict, sw: dict
 
 def part_floor(args, weights: Path) -> None:
     print("\n## Part 2: nstlib per evaluation vs the floor (VGG-19 to conv5_1, forward + backward w.r.t. the input)\n")
-    enc = VGG19Features(weights=weights, precision="auto", device="cpu")
+    enc = VGG19Features(weights=weights, precision="auto", device="cpu", normalize=False)
     variants = [("NCHW", False), ("channels_last", False)]
     if native_bf16("cpu"):
         variants += [("channels_last", True)]

@@ -269,16 +269,18 @@ def nstlib_layer_weights(
     """nstlib (content_layers, style_layers) weights whose objective equals the tutorial's.
 
     With ``synthesize(content_weight=1, style_weight=1, ...)``:
-    content conv2_2: ``content_weight * 2 / (N M)``; style layer l: ``style_weight * 4 / N_l^2``.
+    content conv2_2: ``content_weight * 2 / (N M)`` divided by nstlib's size factor (synthesize
+    multiplies content terms by ``M_l(512 px) / M_l``); style layer l: ``style_weight * 4 / N_l^2``.
     (Pure arithmetic on the layer shapes of a VGG-19 for an image of ``content_img``'s size.)
     """
-    from nstlib.optim import layer_shape
+    from nstlib.optim import layer_shape, size_factor
 
     channels = {"conv1_1": 64, "conv1_2": 64, "conv2_1": 128, "conv2_2": 128, "conv3_1": 256}
     H, W = content_img.shape[-2:]
     content = {}
     for name in CONTENT_LAYERS:
         layer = GATYS_NAMES[name]
-        content[layer] = content_weight * 2.0 / (channels[layer] * math.prod(layer_shape(layer, H, W)))
+        content[layer] = (content_weight * 2.0 / (channels[layer] * math.prod(layer_shape(layer, H, W)))
+                          / size_factor(layer, H, W))
     style = {GATYS_NAMES[name]: style_weight * 4.0 / channels[GATYS_NAMES[name]] ** 2 for name in STYLE_LAYERS}
     return content, style

@@ -308,13 +308,13 @@ def balance_layers(objective: Objective, x_ref: Tensor, beta: float = 1.0) -> di
     return {k.split("/", 1)[1]: sw.get(k.split("/", 1)[1], 0.0) for k in objective.weights if k.startswith("style/")}
 
 
-def balance(objective: Objective, x_ref: Tensor, strength: float) -> float:
+def balance(objective: Objective, x_ref: Tensor, strength: float, beta: float = 1.0) -> float:
     """beta from how hard the content and the style terms pull on the image (He, Wang & Hopcroft 2016).
 
     At the reference image ``x_ref`` (white noise of the output's size: both terms pull there), the
     gradient of the weighted content loss alpha sum wc_l s_l L_content^l and that of the style loss
-    sum w_l E_l (with the w_l in ``objective.weights``, beta there taken as 1) are measured; beta is
-    chosen so that the style gradient is ``strength`` times the content gradient in norm::
+    sum w_l E_l (with the weights in ``objective.weights``, which hold ``beta`` * w_l) are measured;
+    beta is rescaled so that the style gradient is ``strength`` times the content gradient in norm::
 
         beta = strength * ||grad_x content|| / ||grad_x sum_l w_l E_l||
 
@@ -332,10 +332,9 @@ def balance(objective: Objective, x_ref: Tensor, strength: float) -> float:
             f"{g_s:.3g} (both must be finite and > 0). Give style_weight= explicitly instead of a strength."
         )
     scale = strength * g_c / g_s  # the factor to apply to the current style weights
-    old_beta = sum(objective.weights[k] for k in style_keys)
     for k in style_keys:
         objective.weights[k] *= scale
-    return old_beta * scale
+    return beta * scale
 
 
 def synthesize(
@@ -504,7 +503,7 @@ def make_objective(
         if layer_balance:
             sw = balance_layers(objective, ref, style_weight)
         if strength is not None:
-            beta = balance(objective, ref, strength)
+            beta = balance(objective, ref, strength, style_weight)
     objective.info = dict(
         alpha=content_weight, beta=beta, strength=strength, content_layers=cw, style_layers=sw,
         size_factors={k: size_factor(k, H, W) for k in cw}, tv_weight=tv_weight,

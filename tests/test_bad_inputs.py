@@ -17,8 +17,8 @@ from .conftest import smooth_image
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"content": torch.rand(1, 3, 1, 1), "size": None}, r"1x1 px is too small for layer conv5_1: it needs at least 16x16 px"),
-        ({"content": smooth_image(12, 40), "size": None}, r"12x40 px is too small for layer conv5_1: it needs at least 16x16"),
+        ({"content": torch.rand(1, 3, 1, 1), "size": None}, r"1x1 px is too small for layer relu5_1: it needs at least 16x16 px"),
+        ({"content": smooth_image(12, 40), "size": None}, r"12x40 px is too small for layer relu5_1: it needs at least 16x16"),
         ({"style_layers": ["conv1_1", "conv6_1"]}, r"unknown VGG-19 layer name\(s\) \['conv6_1'\]; valid names are: conv1_1"),
         ({"content_layers": "conv4-2"}, r"unknown VGG-19 layer name\(s\) \['conv4-2'\]"),
         ({"style_layers": {"conv1_1": float("nan")}}, r"style_layers\['conv1_1'\] = nan: layer weights must be finite and >= 0"),

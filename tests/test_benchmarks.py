@@ -92,11 +92,11 @@ def test_tutorial_reimplementation_matches_its_formulas(features, images):
 
 def test_nstlib_objective_equals_tutorial_loss(weights, features, images):
     content, style, mix = images
-    enc = VGG19Features(weights=weights, precision="fp32", device="cpu")
+    enc = VGG19Features(weights=weights, precision="fp32", device="cpu", normalize=False)  # the tutorial's raw network
     cw, sw = T.nstlib_layer_weights(content)
     assert list(cw) == ["conv2_2"] and list(sw) == ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"]
-    # by hand: content 2/(N M) with N = 128, M = (H/2)(W/2); style 4e6/N_l^2
-    assert cw["conv2_2"] == pytest.approx(2 / (128 * (H // 2) * (W // 2)))
+    # by hand: content 2/(N M) with N = 128, M = (H/2)(W/2), over nstlib's size factor 256^2 / M; style 4e6/N_l^2
+    assert cw["conv2_2"] == pytest.approx(2 / (128 * (H // 2) * (W // 2)) / (256 * 256 / ((H // 2) * (W // 2))))
     assert sw["conv3_1"] == pytest.approx(4e6 / 256**2)
     ct, st = content_targets(enc, content, list(cw)), style_targets(enc, style, list(sw))
     for img in (content, style, mix):

@@ -85,15 +85,15 @@ def test_content_reconstruction_widget_runs_the_chosen_layer(encoder):
 
 def test_style_reconstruction_widget_uses_the_ticked_layers(encoder):
     w = StyleReconstructionWidget(smooth_image(32, 32), size=32, steps=2, encoder=encoder, min_interval=0.0)
-    assert w.selected() == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+    assert w.selected() == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
     for box in w.layer_boxes.values():
         box.value = False
     assert w.run() is None and "tick at least one" in w.status.value  # an error the student can read
     with pytest.raises(ValueError, match="tick at least one"):
         w.run(raise_errors=True)
-    w.layer_boxes["conv1_1"].value = True
-    w.layer_boxes["conv2_1"].value = True
+    w.layer_boxes["relu1_1"].value = True
+    w.layer_boxes["relu2_1"].value = True
     result = w.run()
     assert result is w.result and len(result.history) == 2
-    assert result.term_weights == {"style/conv1_1": 0.5, "style/conv2_1": 0.5}  # equal w_l over the ticked
-    assert w.status.value.startswith("Done") and "conv1_1+conv2_1" in w.status.value
+    assert result.term_weights == {"style/relu1_1": 0.5, "style/relu2_1": 0.5}  # equal w_l over the ticked
+    assert w.status.value.startswith("Done") and "relu1_1+relu2_1" in w.status.value

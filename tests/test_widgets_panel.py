@@ -30,7 +30,7 @@ from nstlib.widgets.panel import (
 from tests.conftest import smooth_image
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-STYLE5 = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+STYLE5 = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 TEXTURE5 = ["conv1_1", "pool1", "pool2", "pool3", "pool4"]
 
 
@@ -90,36 +90,66 @@ def test_css_contract(which, layers, transfer_panel, texture_panel):
 # ---------------------------------------------------------------------------- widgets -> settings
 
 
-def test_transfer_settings_follow_the_widgets(transfer_panel):
-    p = transfer_panel
+def test_transfer_settings_follow_the_widgets(encoder):
+    """Explicit alpha/beta mode (ratio=...): every widget reaches synthesize's arguments."""
+    p = TransferPanel(smooth_image(32, 40, seed=1), smooth_image(32, 32, seed=2), encoder=encoder, size=32, steps=5,
+                      min_interval=60.0, ratio=1e-3, layer_balance=False, tv_weight=0.0)
+    assert p.strength_slider is None
     assert p.ratio_slider.value == pytest.approx(1e-3) and p.beta == pytest.approx(1e3)  # Gatys' alpha/beta
-    p.layer_sliders["conv3_1"].value = 0.0
-    p.layer_sliders["conv1_1"].value = 0.5
+    p.layer_sliders["relu3_1"].value = 0.0
+    p.layer_sliders["relu1_1"].value = 0.5
     p.ratio_slider.value = 1e-2
-    p.content_dropdown.value = "conv2_2"
+    p.content_dropdown.value = "relu2_2"
     p.init_dropdown.value = "noise"
     p.optimizer_dropdown.value = "adam"
     p.steps_slider.value = 10
     s = p.settings()
-    assert s["style_layers"] == pytest.approx({"conv1_1": 0.5, "conv2_1": 0.2, "conv3_1": 0.0,
-                                               "conv4_1": 0.2, "conv5_1": 0.2})
-    assert s["content_layers"] == {"conv2_2": 1.0} and list(s["content_targets"]) == ["conv2_2"]
+    assert s["style_layers"] == pytest.approx({"relu1_1": 0.5, "relu2_1": 0.2, "relu3_1": 0.0,
+                                               "relu4_1": 0.2, "relu5_1": 0.2})
+    assert s["content_layers"] == {"relu2_2": 1.0} and list(s["content_targets"]) == ["relu2_2"]
     assert (s["content_weight"], s["style_weight"]) == (1.0, pytest.approx(100.0))
     assert (s["init"], s["optimizer"], s["steps"]) == ("noise", "adam", 10)
 
     result = p.run(raise_errors=True)
     assert len(result.history) == 10
-    expected = {"content/conv2_2": 1.0, "style/conv1_1": 50.0, "style/conv2_1": 20.0, "style/conv3_1": 0.0,
-                "style/conv4_1": 20.0, "style/conv5_1": 20.0}
+    # the 26 x 32 output has 13 x 16 positions at relu2_2; a 512 x 512 image 256 x 256 (the size factor)
+    expected = {"content/relu2_2": (256 * 256) / (13 * 16), "style/relu1_1": 50.0, "style/relu2_1": 20.0,
+                "style/relu3_1": 0.0, "style/relu4_1": 20.0, "style/relu5_1": 20.0}
     assert result.term_weights == pytest.approx(expected)
-    assert "style/conv3_1" not in result.history[0]  # a layer with weight 0 is not even computed
+    assert "style/relu3_1" not in result.history[0]  # a layer with weight 0 is not even computed
+
+
+def test_strength_mode_sets_beta_and_the_live_weights(transfer_panel):
+    """The default panel: the strength slider is the knob; beta comes from it; live plots get the real weights."""
+    p = transfer_panel
+    assert p.ratio_slider is None and p.beta is None
+    from nstlib.defaults import DEFAULTS
+
+    assert p.strength_slider.value == pytest.approx(DEFAULTS.strength)
+    p.strength_slider.value = 3.0
+    s = p.settings()
+    assert s["strength"] == pytest.approx(3.0) and "style_weight" not in s and s["layer_balance"] is DEFAULTS.layer_balance
+    seen = {}
+    original = p.run
+
+    def spy_run():
+        result = original(raise_errors=True)
+        seen.update(p.view.term_weights)
+        return result
+
+    result = spy_run()
+    assert p.beta == result.beta > 0 and result.info["strength"] == pytest.approx(3.0)
+    assert seen == pytest.approx(result.term_weights)
+    stronger = TransferPanel(p.content_image, p.style_image, encoder=p.encoder, size=32, steps=2, strength=30.0,
+                             min_interval=60.0).run(raise_errors=True)
+    assert stronger.beta == pytest.approx(10 * result.beta, rel=1e-4)  # beta is proportional to the strength
 
 
 def test_content_target_matches_the_encoder_and_is_cached(transfer_panel, encoder):
     p = transfer_panel
-    target = p.settings()["content_targets"]["conv4_2"]
-    torch.testing.assert_close(target, encoder(p.content_image, ["conv4_2"])["conv4_2"])
-    assert p.settings()["content_targets"]["conv4_2"] is target  # computed once per layer
+    target = p.settings()["content_targets"]["relu4_2"]
+    torch.testing.assert_close(target, encoder(p.content_image, ["relu4_2"])["relu4_2"])
+    assert p.settings()["content_targets"]["relu4_2"] is target  # computed once per layer
 
 
 def test_texture_settings_follow_the_widgets(texture_panel):
@@ -159,15 +189,16 @@ def test_run_button_updates_preview_and_plot_live(transfer_panel):
     assert plt.get_fignums() == figures_before  # rendered off-screen (Agg), nothing left for inline display
 
 
-def test_slider_then_run_changes_preview_and_plot(transfer_panel):
+def test_slider_then_run_changes_preview_and_plot(encoder):
     """What the browser test does: move the first layer-weight slider 3 steps, press Run."""
-    p = transfer_panel
+    p = TransferPanel(smooth_image(32, 40, seed=1), smooth_image(32, 32, seed=2), encoder=encoder, size=32, steps=5,
+                      min_interval=60.0, layer_balance=False)
     preview0, plot0 = decode(p.preview.value).astype(float), decode(p.loss_plot.value).astype(float)
     slider = with_class(p, LAYER_WEIGHT_CLASS)[0]
     slider.value = slider.value + 3 * slider.step  # three ArrowRight presses
     p.run_button.click()
     assert p.status.value.startswith("Done")
-    assert p.result.term_weights["style/conv1_1"] == pytest.approx(p.beta * 0.35)
+    assert p.result.term_weights["style/relu1_1"] == pytest.approx(p.beta * 0.35)
     preview1, plot1 = decode(p.preview.value).astype(float), decode(p.loss_plot.value).astype(float)
     assert preview1.shape == preview0.shape == (26, 32, 3)  # placeholder has the output's size
     assert np.abs(preview1 - preview0).mean() > 0.5
