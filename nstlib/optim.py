@@ -296,6 +296,8 @@ def balance_layers(objective: Objective, x_ref: Tensor, beta: float = 1.0) -> di
     style_keys = [k for k, w in objective.weights.items() if k.startswith("style/") and w > 0]
     per = _grad_norms(objective, x_ref, {k: [k] for k in style_keys})
     raw = {k: v / objective.weights[k] for k, v in per.items()}  # ||grad E_l||, unweighted
+    if raw and all(v == 0 for v in raw.values()):  # no style term acts (e.g. an empty mask): nothing to balance
+        return {k.split("/", 1)[1]: objective.weights[k] / beta for k in objective.weights if k.startswith("style/")}
     bad = sorted(k for k, v in raw.items() if not math.isfinite(v) or v <= 0)
     if bad or not raw:
         raise ValueError(f"cannot balance the style layers: the gradients of {bad} at the reference image "
@@ -326,6 +328,8 @@ def balance(objective: Objective, x_ref: Tensor, strength: float, beta: float = 
     content_keys = [k for k, w in objective.weights.items() if k.startswith("content/") and w > 0]
     norms = _grad_norms(objective, x_ref, {"content": content_keys, "style": style_keys})
     g_c, g_s = norms.get("content", 0.0), norms.get("style", 0.0)
+    if g_s == 0 and math.isfinite(g_c):  # no style term acts on the image (e.g. an empty mask): keep beta
+        return beta
     if not (math.isfinite(g_c) and math.isfinite(g_s)) or g_c <= 0 or g_s <= 0:
         raise ValueError(
             f"cannot balance content and style: their gradients at the reference image are {g_c:.3g} and "

@@ -263,9 +263,9 @@ class VGG19Features(nn.Module):
         weights: ``"auto"`` (default), ``"imagenet"``, ``"random"`` or a path to a state dict.
         pooling: ``"max"`` (torchvision) or ``"avg"`` (Gatys et al. 2016 report that average
             pooling gives slightly more appealing results).
-        precision: ``"auto"`` runs the backward pass of the convolutions in bfloat16 on hardware
-            with native bf16 (AMX / AVX512-BF16 CPUs, recent GPUs) and everything in float32
-            elsewhere; ``"fp32"`` or ``"bf16"`` force it. The forward pass, and so every feature
+        precision: ``"auto"`` runs the backward pass of the convolutions in bfloat16 on CPUs
+            with native bf16 (AMX / AVX512-BF16) and everything in float32 elsewhere (on GPUs the
+            bf16 backward was measured slower); ``"fp32"`` or ``"bf16"`` force it. The forward pass, and so every feature
             map and loss value, is always float32 (see :class:`_Bf16BackwardConv` for why).
         device: where the weights live (default: :func:`nstlib.config.default_device`).
         seed: seed of the random weights (``weights="random"`` only).
@@ -321,7 +321,10 @@ class VGG19Features(nn.Module):
         self.to(device)
         self.device = device
         if precision == "auto":
-            precision = "bf16" if native_bf16(device) else "fp32"
+            # bf16 backward only on CPUs with native bf16 (AMX / AVX512-BF16). On an H200 (torch 2.11,
+            # 512 px, paper configuration) it was measured slower than float32: 7.5 vs 5.1 ms per
+            # loss + gradient evaluation (docs/performance.md), so GPUs stay in float32.
+            precision = "bf16" if device.type == "cpu" and native_bf16(device) else "fp32"
         self.precision = precision
         self._bf16_cache: dict[str, tuple[tuple[int, int, torch.device], Tensor]] = {}
         #: convolutions kept in float32 when ``precision == "bf16"`` (see the class docstring)

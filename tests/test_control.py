@@ -21,9 +21,9 @@ def spy(monkeypatch):
     calls = {"style_images": [], "synthesize": []}
     real_targets, real_synth = tr.style_targets, tr.synthesize
 
-    def targets(enc, image, layers, output_size=None):
+    def targets(enc, image, layers, output_size=None, gram_fn=None):
         calls["style_images"].append(image.detach().cpu().clone())
-        return real_targets(enc, image, layers, output_size=output_size)
+        return real_targets(enc, image, layers, output_size=output_size, gram_fn=gram_fn)
 
     def synth(enc, **kw):
         calls["synthesize"].append(kw)
@@ -104,7 +104,8 @@ def test_mask_confines_style_to_its_region(encoder):
     content, style = smooth_image(64, 64, seed=8), smooth_image(64, 64, seed=9)
     mask = torch.zeros(64, 64)
     mask[:24] = 1.0  # style on the top 24 rows
-    res = run(content, style, encoder, style_layers=["conv1_1", "conv2_1"], content_weight=0.0, mask=mask, steps=6)
+    res = run(content, style, encoder, style_layers=["conv1_1", "conv2_1"], content_weight=0.0, tv_weight=0.0,
+              mask=mask, steps=6)
     assert (res.image[..., :20, :] - content[..., :20, :]).abs().max() > 1e-3  # the region changed
     # conv2_1's receptive field is 10 px: rows >= 24 + 2 (area pooling) + 10 are out of reach
     torch.testing.assert_close(res.image[..., 40:, :], content[..., 40:, :], rtol=0, atol=1e-6)
@@ -113,7 +114,7 @@ def test_mask_confines_style_to_its_region(encoder):
 def test_empty_mask_means_no_style_term(encoder):
     res = run(smooth_image(64, 64), smooth_image(64, 64, seed=10), encoder, mask=torch.zeros(64, 64), steps=2)
     assert all(h[k] == 0.0 for h in res.history for k in h if k.startswith("style/"))
-    assert res.history[0]["content/conv4_2"] == 0.0  # init=content and no style: nothing to do
+    assert res.history[0]["content/relu4_2"] == 0.0  # init=content and no style: nothing to do
 
 
 def test_layer_masks_area_shares():
@@ -136,8 +137,8 @@ def test_coarse_to_fine_starts_the_fine_stage_from_the_coarse_result(encoder):
     # the fine stage's first evaluation is the upsampled coarse image: its content loss, computed here
     start = torch.nn.functional.interpolate(coarse.image, size=(96, 96), mode="bicubic", align_corners=False).clamp(0, 1)
     with torch.no_grad():
-        expected = nstlib.content_loss(encoder(start, ["conv4_2"])["conv4_2"], encoder(content, ["conv4_2"])["conv4_2"])
-    assert c2f.history[0]["content/conv4_2"] == pytest.approx(expected.item(), rel=1e-3)
+        expected = nstlib.content_loss(encoder(start, ["relu4_2"])["relu4_2"], encoder(content, ["relu4_2"])["relu4_2"])
+    assert c2f.history[0]["content/relu4_2"] == pytest.approx(expected.item(), rel=1e-3)
     assert c2f.info["seconds_total"] == pytest.approx(coarse.seconds + c2f.seconds)
 
 
