@@ -120,13 +120,14 @@ def filter_scales(stats: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 @torch.no_grad()
-def normalize_(features: nn.Sequential, stats: dict[str, Tensor], source: str = "weights") -> tuple[list[str], list[str]]:
+def normalize_(features: nn.Sequential, stats: dict[str, Tensor], source: str = "weights",
+               warn: bool = True) -> tuple[list[str], list[str]]:
     """Rescale ``features``' convolutions in place so that each filter's mean activation becomes 1.
 
     ``stats`` comes from :func:`channel_stats`. Sparse and dead filters (see :func:`filter_scales`)
     are scaled by other rules, named in a :class:`DeadFiltersWarning`, and returned as
     ``(dead, sparse)`` lists such as ``["conv5_3 filter 17", ...]``. Non-finite statistics, or a
-    layer whose filters are all dead, raise ``ValueError``.
+    layer whose filters are all dead, raise ``ValueError``. ``warn=False`` only returns the lists.
     """
     dead_names: list[str] = []
     sparse_names: list[str] = []
@@ -149,7 +150,7 @@ def normalize_(features: nn.Sequential, stats: dict[str, Tensor], source: str = 
         module.weight.div_(scale.view(-1, 1, 1, 1))
         module.bias.div_(scale)
         prev = scale
-    if dead_names or sparse_names:
+    if warn and (dead_names or sparse_names):
         def shown(names: list[str]) -> str:
             return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
 

@@ -352,7 +352,8 @@ class VGG19Features(nn.Module):
         from .calibration import cached_stats, normalize_
 
         stats, self.calibration_seconds = cached_stats(self.features, self.pooling, self.mean, self.std)
-        self.dead_filters, self.sparse_filters = normalize_(self.features, stats,
+        # nstlib's own random recipe is not the user's file: its few odd filters are not worth a warning
+        self.dead_filters, self.sparse_filters = normalize_(self.features, stats, warn=not self.is_random,
                                                             source=f"VGG-19 weights {self.weights_source!r}")
         self.normalized = True
 
