@@ -232,6 +232,8 @@ class Objective:
     content_loss_fn: LossFn = content_loss
     style_loss_fn: LossFn | None = None
     gram_fn: Callable[[Tensor], Tensor] | None = None
+    #: what the objective was built from (alpha, beta, strength, w_l, size factors); see make_objective
+    info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def layers(self) -> list[str]:
@@ -246,7 +248,9 @@ class Objective:
 
     def terms(self, x: Tensor) -> dict[str, Tensor]:
         """Each raw term (lecture formulas, unweighted) at image ``x`` (1, 3, H, W)."""
-        feats = self.encoder(x, self.layers, fast_layout=self.style_loss_fn is None and self.content_loss_fn is content_loss)
+        # channels-last maps only reach the library's own losses (a plug-in may call .view on them)
+        ours = self.style_loss_fn is None and self.gram_fn is None and self.content_loss_fn is content_loss
+        feats = self.encoder(x, self.layers, fast_layout=ours)
         terms: dict[str, Tensor] = {}
         for k, P in self.content_targets.items():
             if k in feats:
@@ -258,9 +262,6 @@ class Objective:
         if "tv" in self.weights:
             terms["tv"] = tv_loss(x)
         return terms
-
-    #: what the objective was built from (alpha, beta, strength, w_l, size factors); see make_objective
-    info: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         terms = self.terms(x)

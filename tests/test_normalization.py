@@ -282,3 +282,28 @@ def test_one_table_of_defaults_drives_transfer_and_cli(encoder):
         paper = nstlib.transfer(smooth_image(48, 48), smooth_image(48, 48), encoder=encoder, preset="paper",
                                 steps=2, progress=False)
     assert paper.beta == 1e3 and paper.info["init"] == "noise" and paper.info["pooling"] == "avg"
+
+
+def test_plug_in_losses_are_used_and_see_plain_tensors(encoder):
+    """A student's gram / content / style functions replace the library's (and may call .view)."""
+    calls = {"gram": 0, "content": 0}
+
+    def my_gram(F):  # the lecture's formula with .view, which fails on channels-last maps
+        calls["gram"] += 1
+        B, C, H, W = F.shape
+        X = F.view(B, C, H * W)
+        return X @ X.transpose(1, 2)
+
+    def my_content(F, P):
+        calls["content"] += 1
+        return 0.5 * ((F - P) ** 2).sum()
+
+    c, s = smooth_image(48, 48, seed=1), smooth_image(48, 48, seed=2)
+    ours = nstlib.transfer(c, s, encoder=encoder, steps=3, style_weight=1e4, layer_balance=False, progress=False,
+                           gram_fn=my_gram, content_loss_fn=my_content)
+    ref = nstlib.transfer(c, s, encoder=encoder, steps=3, style_weight=1e4, layer_balance=False, progress=False)
+    assert calls["gram"] >= 5 * 4 and calls["content"] >= 3  # targets + every evaluation
+    assert ours.history[0]["total"] == pytest.approx(ref.history[0]["total"], rel=1e-4)
+    broken = nstlib.transfer(c, s, encoder=encoder, steps=1, style_weight=1e4, layer_balance=False, progress=False,
+                             gram_fn=lambda F: 2 * my_gram(F))  # a wrong Gram changes the loss: it is really used
+    assert broken.history[0]["total"] != pytest.approx(ref.history[0]["total"], rel=1e-3)

@@ -133,3 +133,24 @@ def test_plot_losses_draws_one_curve_per_term(encoder, targets):
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert labels == [*res.term_weights, "total"]
     assert fig.axes[0].get_yscale() == "log"
+
+
+def test_lbfgs_restarts_from_the_best_image_when_it_stalls():
+    """A loss that never improves (constant value, a gradient that lies): L-BFGS is restarted every
+    RESTART_PATIENCE + 1 evaluations from the best image, and the budget is still honoured."""
+    from nstlib.optim import RESTART_PATIENCE, run_loop
+
+    class Liar(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.sum() * 0 + 1.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return torch.ones(1, 3, 8, 8) * g
+
+    x0 = torch.full((1, 3, 8, 8), 0.5)
+    res = run_loop(lambda x: (Liar.apply(x), {}), x0, steps=3 * (RESTART_PATIENCE + 1) + 2, line_search="strong_wolfe")
+    assert len(res.history) == 3 * (RESTART_PATIENCE + 1) + 2
+    assert res.info["restarts"] == 3
+    assert res.best_step == 0 and torch.equal(res.image, x0)
