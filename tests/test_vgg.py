@@ -53,7 +53,7 @@ def test_every_layer_matches_torchvision(tv_state_path, pooling):
         for i, layer in enumerate(feats):
             if isinstance(layer, torch.nn.MaxPool2d):
                 feats[i] = torch.nn.AvgPool2d(2, 2)
-    enc = VGG19Features(weights=tv_state_path, pooling=pooling, precision="fp32", device="cpu")
+    enc = VGG19Features(weights=tv_state_path, pooling=pooling, precision="fp32", device="cpu", normalize=False)
     x = smooth_image(64, 48)
     with torch.no_grad():
         expected = torchvision_steps(feats, x)
@@ -174,7 +174,7 @@ def test_bf16_mode_keeps_features_exact_and_the_style_gradient_within_2_percent(
 
     grads, feats = {}, {}
     for precision in ("fp32", "bf16"):
-        enc = VGG19Features(weights=tv_state_path, precision=precision, device="cpu")
+        enc = VGG19Features(weights=tv_state_path, precision=precision, device="cpu", normalize=False)
         xi = x.clone().requires_grad_(True)
         f = enc(xi, [layer])[layer]
         feats[precision] = f.detach()
@@ -278,7 +278,7 @@ def test_imagenet_download_verifies_and_caches(tv_state_path, tmp_path, monkeypa
     try:
         monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
         monkeypatch.setattr(vgg, "IMAGENET_URL", f"{server.url}/vgg19-{prefix}.pth")
-        enc = VGG19Features(weights="imagenet", precision="fp32", device="cpu")
+        enc = VGG19Features(weights="imagenet", precision="fp32", device="cpu", normalize=False)
         assert enc.weights_source == "imagenet"
         ref = torch.load(tv_state_path, weights_only=True)["features.0.weight"]
         assert torch.equal(enc.features.conv1_1.weight, ref)
