@@ -2,13 +2,15 @@
 
 The pipeline, one module a stage::
 
-    image.py     load_image / save_image: every image is a float32 (1, 3, H, W) tensor in [0, 1]
-    vgg.py       VGG19Features: named layers (conv4_2, relu1_1, ...), normalisation inside
-    losses.py    gram_matrix, content_loss, style_layer_loss, tv_loss
-    optim.py     synthesize: the one pixel-optimisation loop, per-term history, callbacks
-    transfer.py  transfer, reconstruct_content, reconstruct_style, synthesize_texture
-    receptive.py receptive-field table and effective receptive fields
-    plot.py      image grids and per-layer loss curves
+    image.py       load_image / save_image: every image is a float32 (1, 3, H, W) tensor in [0, 1]
+    vgg.py         VGG19Features: named layers (relu4_2, relu1_1, ...), ImageNet normalisation inside
+    calibration.py Gatys' normalisation: every filter's mean activation over 9 photos is 1
+    losses.py      gram_matrix, content_loss, style_layer_loss, tv_loss
+    optim.py       make_objective + run_loop = synthesize; balance (the style strength), size_factor
+    defaults.py    the one table of defaults: presets "default" and "paper"
+    transfer.py    transfer, reconstruct_content, reconstruct_style, synthesize_texture
+    receptive.py   receptive-field table and effective receptive fields
+    plot.py        image grids and per-layer loss curves
 """
 
 from .config import default_device, quick_mode
