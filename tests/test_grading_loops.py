@@ -21,32 +21,9 @@ import torch
 from nstlib import grading
 from nstlib.grading import check_gram_matrix, check_tv_loss
 from tests.test_grading import REFERENCES, _gram_loop_over_channels, _gram_loop_over_positions, _tv_loops, gram_matrix
+from tests.grading_helpers import fails as _fails, fresh_registry, passes as _passes  # noqa: F401 (fresh_registry: autouse fixture)
 
 DEVICES = ["cpu"] + [d for d in [os.environ.get("NSTLIB_DEVICE", "")] if d and d != "cpu"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    grading.reset()
-    yield
-    grading.reset()
-
-
-def _passes(check, fn, capsys) -> str:
-    check(fn)
-    out = capsys.readouterr().out
-    assert out.startswith("PASS"), out
-    return out
-
-
-def _fails(check, fn, capsys, *parts) -> str:
-    with pytest.raises(AssertionError):
-        check(fn)
-    out = capsys.readouterr().out
-    assert out.startswith("FAIL"), out
-    for part in parts:
-        assert part in out, f"{part!r} not in:\n{out}"
-    return out
 
 
 # ----------------------------------------------------------------------------------------------

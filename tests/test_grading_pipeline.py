@@ -25,30 +25,13 @@ from nstlib.grading import (
     check_style_loss,
 )
 from nstlib.grading import pipeline
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    grading.reset()
-    yield
-    grading.reset()
-
-
-def _passes(check, fn, capsys) -> str:
-    check(fn)
-    out = capsys.readouterr().out
-    assert out.startswith("PASS"), out
-    return out
+from tests.grading_helpers import fails, fresh_registry, passes as _passes  # noqa: F401 (fresh_registry: autouse fixture)
 
 
 def _fails_with(check, fn, capsys, *parts) -> str:
-    with pytest.raises(AssertionError):
-        check(fn)
-    out = capsys.readouterr().out
+    out = fails(check, fn, capsys, *parts)
     name = check.__name__.removeprefix("check_")
     assert out.startswith(f"FAIL  {name}"), out
-    for part in parts:
-        assert part in out, f"{part!r} not in:\n{out}"
     assert grading.results()[name].status == grading.FAIL
     return out
 
