@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .defaults import CONTENT_LAYERS, DEFAULTS, STYLE_LAYERS, TEXTURE_LAYERS, Preset, preset as get_preset
+from .defaults import CONTENT_LAYERS, STYLE_LAYERS, TEXTURE_LAYERS, Preset, preset as get_preset
 from .image import load_image
 from .optim import SynthesisResult, content_targets, style_targets, synthesize
 from .vgg import VGG19Features, _resolve_weights
