@@ -6,6 +6,8 @@ Environment variables (all optional):
 - ``NSTLIB_QUICK``: ``1`` makes notebooks and demos use small images and few steps (CI, smoke tests).
 - ``NSTLIB_CACHE``: where downloaded paintings are kept (default ``~/.cache/nstlib``).
 - ``NSTLIB_DEVICE``: force a device (``cpu``, ``cuda``, ``mps``); default: the best available.
+- ``NSTLIB_GRADING_STRICT``: ``1`` makes an unimplemented exercise fail its check (see :func:`grading_strict`);
+  nbgrader's ``NBGRADER_EXECUTION=autograde`` or ``validate`` does the same.
 """
 
 from __future__ import annotations
@@ -15,12 +17,23 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["quick_mode", "pick", "cache_dir", "default_device"]
+__all__ = ["quick_mode", "grading_strict", "pick", "cache_dir", "default_device"]
 
 
 def quick_mode() -> bool:
     """True when ``NSTLIB_QUICK`` is set to a true value (1, true, yes)."""
     return os.environ.get("NSTLIB_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def grading_strict() -> bool:
+    """True when an unimplemented exercise must fail its check instead of printing "not implemented yet".
+
+    That is under nbgrader's ``autograde`` and ``validate`` (they set ``NBGRADER_EXECUTION``), or when
+    ``NSTLIB_GRADING_STRICT`` is set to a true value (any other grading script).
+    """
+    if os.environ.get("NBGRADER_EXECUTION", "").strip().lower() in {"autograde", "validate"}:
+        return True
+    return os.environ.get("NSTLIB_GRADING_STRICT", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def pick(default, quick):
