@@ -1,7 +1,8 @@
-"""Tests for nstlib.image: loading every kind of source, bad input messages, atomic saving."""
+"""Tests for nstlib.io: loading every kind of source, bad input messages, atomic saving."""
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import warnings
@@ -13,15 +14,18 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from nstlib.image import (
+from nstlib.io import (
     MAX_SIDE,
     ImageError,
     ImageNotFoundError,
+    atomic_write,
     check_image,
     load_image,
     save_image,
+    to_display,
     to_numpy,
     to_pil,
+    to_png,
 )
 
 
@@ -352,3 +356,85 @@ def test_no_warnings_for_normal_loads(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_image(tmp_path / "x.png", size=4)
+
+
+# --------------------------------------------------------------------------- to_display, to_png
+
+
+def test_to_display_clamps_and_handles_every_layout():
+    t = torch.tensor([[[-0.5, 0.25], [0.75, 2.0]]])  # (1, 2, 2): one gray channel
+    rgb = t.expand(3, 2, 2)[None].clone().requires_grad_(True)  # (1, 3, 2, 2), needs a gradient
+    expected = np.array([[0.0, 0.25], [0.75, 1.0]], np.float32)  # clamped by hand
+    out = to_display(rgb)
+    assert out.shape == (2, 2, 3) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.repeat(expected[:, :, None], 3, axis=2))
+    np.testing.assert_array_equal(to_display(t), expected)  # gray -> (H, W) for a gray colormap
+    np.testing.assert_array_equal(to_display(t[0]), expected)  # (H, W) tensor
+    batch = torch.stack([torch.zeros(3, 2, 2), torch.ones(3, 2, 2)])  # (2, 3, 2, 2): the first is shown
+    assert to_display(batch).max() == 0.0
+    u8 = np.array([[0, 51], [255, 102]], np.uint8)
+    np.testing.assert_allclose(to_display(u8), [[0.0, 0.2], [1.0, 0.4]], rtol=1e-6)  # 0..255 data
+    np.testing.assert_allclose(to_display(torch.from_numpy(u8)), [[0.0, 0.2], [1.0, 0.4]], rtol=1e-6)
+    np.testing.assert_array_equal(to_display(Image.fromarray(u8)), to_display(u8))
+    # uint8 output: 0.25 * 255 = 63.75 -> 64, 0.75 * 255 = 191.25 -> 191
+    np.testing.assert_array_equal(to_display(t, uint8=True), [[0, 64], [191, 255]])
+    base = torch.rand(1, 3, 4, 4)
+    before = base.clone()
+    to_display(base)[:] = 0  # a copy: the caller's tensor is never changed through the array
+    assert torch.equal(base, before)
+
+
+def test_to_png_decodes_to_the_rounded_pixels():
+    img = torch.rand(1, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    back = np.asarray(Image.open(io.BytesIO(to_png(img))))
+    np.testing.assert_array_equal(back, np.round(img[0].permute(1, 2, 0).numpy() * 255))
+
+
+# --------------------------------------------------------------------------- atomic_write
+
+
+def test_atomic_write_failure_keeps_the_old_file(tmp_path):
+    target = tmp_path / "model.bin"
+    target.write_bytes(b"old contents")
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with atomic_write(target) as f:
+            f.write(b"new but only ha")
+            f.flush()
+            assert target.read_bytes() == b"old contents"  # nothing visible before the end
+            raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"old contents"
+    assert os.listdir(tmp_path) == ["model.bin"]  # the temporary file is gone
+
+
+def test_atomic_write_replaces_creates_folders_and_honours_umask(tmp_path):
+    target = tmp_path / "a" / "b" / "notes.txt"
+    old = os.umask(0o027)
+    try:
+        with atomic_write(target, "w", encoding="utf-8") as f:
+            f.write("héllo")
+    finally:
+        os.umask(old)
+    assert target.read_text(encoding="utf-8") == "héllo"
+    assert target.stat().st_mode & 0o777 == 0o640  # 0o666 & ~0o027, like any new file
+    with atomic_write(target) as f:
+        f.write(b"second")
+    assert target.read_bytes() == b"second" and os.listdir(target.parent) == ["notes.txt"]
+    with pytest.raises(ValueError, match="mode"):
+        with atomic_write(target, "ab"):
+            pass
+
+
+# --------------------------------------------------------------------------- the old module name
+
+
+def test_nstlib_image_still_works_with_a_deprecation_warning():
+    import nstlib.io
+    import nstlib.image
+
+    with pytest.warns(DeprecationWarning, match=r"nstlib\.image\.load_image moved to nstlib\.io"):
+        from nstlib.image import load_image as old_load
+    assert old_load is nstlib.io.load_image
+    with pytest.warns(DeprecationWarning, match="ImageError"):
+        assert nstlib.image.ImageError is ImageError
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        nstlib.image.nothing  # noqa: B018
