@@ -1,24 +1,81 @@
 """How :func:`nstlib.io.load_image` turns files, PIL images, arrays and tensors into (1, 3, H, W).
 
-The details a reader of the pipeline can skip: EXIF rotation, gray and palette images, alpha
-composited on white, 16-bit files scaled by 65535, JPEG draft decoding of huge files, and
-truncated files refused even when PIL was told to be lenient. Every function returns a float32
+The details a reader of the pipeline can skip: the ``size=`` rules (longer side, (H, W), the
+``MAX_SIDE`` cap), EXIF rotation, gray and palette images, alpha composited on white, 16-bit
+files scaled by 65535, JPEG draft decoding of huge files, and truncated files refused even when
+PIL was told to be lenient. Every function returns a float32
 (1, 3, H, W) tensor in [0, 1] or raises :class:`nstlib.io.ImageError` naming the input and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from types import FrameType
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .io import MAX_SIDE, ImageError, Size, _check_range, _target_hw
+from .io import MAX_SIDE, ImageError, Size, _check_range
+
+# ----------------------------------------------------------------------------------------------
+# Sizes
+# ----------------------------------------------------------------------------------------------
+
+
+def check_size(size: Size) -> None:
+    fix = "Use size=None (keep), an int for the longer side (e.g. 512), or a tuple (H, W)."
+    if size is None:
+        return
+    if isinstance(size, (bool, float)) or not isinstance(size, (int, tuple, list, np.integer)):
+        raise ImageError(f"size={size!r} ({type(size).__name__}) is not a valid size. {fix}")
+    if isinstance(size, (tuple, list)):
+        ok = len(size) == 2 and all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size
+        )
+        if not ok:
+            raise ImageError(f"size={size!r} is not a valid size: a tuple must be two ints (H, W). {fix}")
+        if min(size) <= 0:
+            raise ImageError(f"size={size!r} has a side <= 0; both H and W must be positive. {fix}")
+    elif size <= 0:
+        raise ImageError(f"size={size!r} must be positive. {fix}")
+
+
+def _target_hw(h: int, w: int, size: Size, what: str) -> tuple[int, int]:
+    """The (H, W) to resize an h x w image to (warns when a huge image is capped at MAX_SIDE)."""
+    if isinstance(size, (tuple, list)):
+        return int(size[0]), int(size[1])
+    if size is None:
+        if max(h, w) <= MAX_SIDE:
+            return h, w
+        th, tw = _fit_longer_side(h, w, MAX_SIDE)
+        _warn(
+            f"{what} is {w}x{h} pixels (W x H); downsized to {tw}x{th} so that the longer side "
+            f"is at most {MAX_SIDE}. Pass size=... to choose the size yourself."
+        )
+        return th, tw
+    return _fit_longer_side(h, w, int(size))
+
+
+def _fit_longer_side(h: int, w: int, side: int) -> tuple[int, int]:
+    scale = side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def _warn(message: str) -> None:
+    """Warn, attributing the warning to the first caller outside the nstlib package."""
+    package = Path(__file__).resolve().parent
+    frame: FrameType | None = sys._getframe(1)
+    level = 2
+    while frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, stacklevel=level)
+
 
 # ----------------------------------------------------------------------------------------------
 # Tensors and arrays
@@ -189,7 +246,8 @@ def pil_to_image(im: Image.Image, size: Size, what: str) -> torch.Tensor:
         k = min(im.width // tw, im.height // th)
         if k >= 2 and max(im.size) > MAX_SIDE:
             im = im.reduce(k)  # box-filter by an integer factor first: fast on huge images
-        im = im.resize((tw, th), Image.LANCZOS, reducing_gap=2.0)
+        im = im.resize((tw, th), Image.LANCZOS,  # type: ignore[attr-defined]
+                         reducing_gap=2.0)
     x = np.asarray(im, dtype=np.float32) / scale  # (H, W) or (H, W, C)
     np.clip(x, 0.0, 1.0, out=x)
     if x.ndim == 2:

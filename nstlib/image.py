@@ -11,12 +11,10 @@ from typing import Any
 
 from . import io as _io
 
-_MOVED = frozenset(
+_MOVED = frozenset(  # the public names of the old module
     {"ImageError", "ImageNotFoundError", "MAX_SIDE", "load_image", "save_image", "check_image",
      "to_pil", "to_numpy"}
 )
-
-__all__ = sorted(_MOVED)
 
 
 def __getattr__(name: str) -> Any:

@@ -6,9 +6,9 @@ alpha channels or ImageNet normalisation.
 
 - :func:`load_image` reads a path, a built-in name (see ``nstlib.list_images()``), a PIL image, a
   numpy array or a tensor and returns the standard tensor (the decoding details: EXIF rotation,
-  gray, alpha, 16-bit, truncated files, live in ``nstlib/_decode.py``).
+  gray, alpha, 16-bit, truncated files, the size rules, live in ``nstlib/_decode.py``).
 - :func:`save_image` writes PNG or JPEG through :func:`atomic_write`, the one "temporary file, then
-  ``os.replace``" writer of the package (the painting downloader and the caches use it too).
+  ``os.replace``" writer of the package (the painting downloader uses it too).
 - :func:`check_image` is the validator other modules call on their inputs.
 - :func:`to_display` is the one tensor-to-picture converter (matplotlib's ``imshow``, PNG bytes for
   the widgets); :func:`to_numpy` and :func:`to_pil` are its strict relatives for standard images.
@@ -21,28 +21,27 @@ from __future__ import annotations
 import contextlib
 import io as _stdlib_io  # the standard library's io (this module is nstlib.io)
 import os
-import sys
 import uuid
-import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator, Union
+from typing import IO, Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 __all__ = [
+    "MAX_SIDE",
     "ImageError",
     "ImageNotFoundError",
-    "MAX_SIDE",
+    "atomic_write",
+    "check_image",
     "load_image",
     "save_image",
-    "check_image",
     "to_display",
     "to_numpy",
     "to_pil",
     "to_png",
-    "atomic_write",
 ]
 
 #: Longer side (pixels) that ``load_image(..., size=None)`` downsizes larger images to.
@@ -51,8 +50,8 @@ MAX_SIDE = 4096
 #: Values this far outside [0, 1] are treated as rounding noise and clamped; more is an error.
 _TOL = 1e-3
 
-Size = Union[int, tuple[int, int], None]
-ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+Size = int | tuple[int, int] | None
+ImageSource = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
 
 class ImageError(ValueError):
@@ -112,9 +111,11 @@ def load_image(source: ImageSource, size: Size = None) -> torch.Tensor:
     >>> load_image(np.full((1, 1), 65535, dtype=np.uint16)).flatten().tolist()
     [1.0, 1.0, 1.0]
     """
-    from . import _decode  # local import: _decode uses this module's errors and size rules
+    from . import (
+        _decode,  # local import: _decode uses this module's errors and size rules
+    )
 
-    _check_size(size)
+    _decode.check_size(size)
     if isinstance(source, torch.Tensor):
         return _decode.resize_tensor(_decode.tensor_to_image(source), size, what="the tensor")
     if isinstance(source, np.ndarray):
@@ -386,56 +387,3 @@ def _as_batched(img: torch.Tensor) -> torch.Tensor:
     if isinstance(img, torch.Tensor) and img.dim() == 3:
         img = img.unsqueeze(0)
     return check_image(img.detach() if isinstance(img, torch.Tensor) else img).float().cpu()
-
-
-# ----------------------------------------------------------------------------------------------
-# Sizes
-# ----------------------------------------------------------------------------------------------
-
-
-def _check_size(size: Size) -> None:
-    fix = "Use size=None (keep), an int for the longer side (e.g. 512), or a tuple (H, W)."
-    if size is None:
-        return
-    if isinstance(size, (bool, float)) or not isinstance(size, (int, tuple, list, np.integer)):
-        raise ImageError(f"size={size!r} ({type(size).__name__}) is not a valid size. {fix}")
-    if isinstance(size, (tuple, list)):
-        ok = len(size) == 2 and all(
-            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size
-        )
-        if not ok:
-            raise ImageError(f"size={size!r} is not a valid size: a tuple must be two ints (H, W). {fix}")
-        if min(size) <= 0:
-            raise ImageError(f"size={size!r} has a side <= 0; both H and W must be positive. {fix}")
-    elif size <= 0:
-        raise ImageError(f"size={size!r} must be positive. {fix}")
-
-
-def _target_hw(h: int, w: int, size: Size, what: str) -> tuple[int, int]:
-    """The (H, W) to resize an h x w image to (warns when a huge image is capped at MAX_SIDE)."""
-    if isinstance(size, (tuple, list)):
-        return int(size[0]), int(size[1])
-    if size is None:
-        if max(h, w) <= MAX_SIDE:
-            return h, w
-        th, tw = _fit_longer_side(h, w, MAX_SIDE)
-        _warn(
-            f"{what} is {w}x{h} pixels (W x H); downsized to {tw}x{th} so that the longer side "
-            f"is at most {MAX_SIDE}. Pass size=... to choose the size yourself."
-        )
-        return th, tw
-    return _fit_longer_side(h, w, int(size))
-
-
-def _fit_longer_side(h: int, w: int, side: int) -> tuple[int, int]:
-    scale = side / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
-
-
-def _warn(message: str) -> None:
-    """Warn, attributing the warning to the first caller outside the nstlib package."""
-    package = Path(__file__).resolve().parent
-    frame, level = sys._getframe(1), 2
-    while frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(package):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, stacklevel=level)

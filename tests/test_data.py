@@ -11,6 +11,7 @@ import http.server
 import inspect
 import io
 import json
+import os
 import re
 import threading
 import time
@@ -23,11 +24,11 @@ from PIL import Image
 
 from nstlib import data
 from nstlib.data import DownloadError, ImageInfo, fetch, list_images
-from nstlib.image import load_image
+from nstlib.io import load_image
 
 PINNED = ("https://raw.githubusercontent.com/jcjohnson/neural-style/"
           "07c4b8299f8fbdafec0c514fc820ff1d7ff62e46/examples/inputs/")
-README = Path(data.__file__).resolve().parent.parent / "data" / "README.md"
+README = Path(__file__).resolve().parent.parent / "data" / "README.md"
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +95,7 @@ def test_list_images_prints_a_table():
 def test_skimage_licences_match_skimage_docstrings():
     import skimage.data
 
-    for name, (fn, _, _, licence) in data._PACKAGED.items():
+    for name, (fn, _, _, licence) in data.catalogue._PACKAGED.items():
         doc = inspect.getdoc(getattr(skimage.data, fn)).lower()
         key = "cc0" if "cc0" in licence.lower() else "public domain"
         assert key in licence.lower() and key in doc, name
@@ -286,7 +287,7 @@ def test_fetch_stall_times_out_quickly(server, _private_cache):
 
 
 def test_fetch_total_time_is_bounded(server, _private_cache, monkeypatch):
-    monkeypatch.setattr(data, "_TOTAL_FACTOR", 2.0)  # give up after 2 x 0.5 s in all
+    monkeypatch.setattr(data.download, "_TOTAL_FACTOR", 2.0)  # give up after 2 x 0.5 s in all
     start = time.perf_counter()
     with pytest.raises(DownloadError, match=r"took longer than 1 s"):
         fetch("slow", timeout=0.5, registry={"slow": server.entry("slow", "trickle.jpg")})
@@ -311,10 +312,39 @@ def test_fetch_unknown_name():
 
 def test_load_image_fetches_painting_on_demand(server, monkeypatch, _private_cache):
     reg = {"starry_night": server.entry("starry_night", "good.jpg")}
-    monkeypatch.setattr(data, "paintings", lambda registry_path=None: reg)
+    monkeypatch.setattr(data.catalogue, "paintings", lambda registry_path=None: reg)
     assert not next(i for i in list_images() if i.name == "starry_night").available_offline
     t = load_image("starry_night")
     assert tuple(t.shape) == (1, 3, 24, 32)
     assert next(i for i in list_images() if i.name == "starry_night").available_offline
     load_image("starry_night", size=16)
     assert server.hits == {"/good.jpg": 1}
+
+
+# --------------------------------------------------------------------------- the download helper
+
+
+def test_download_file_failure_keeps_the_old_file(server, tmp_path):
+    target = tmp_path / "weights" / "model.bin"
+    target.parent.mkdir()
+    target.write_bytes(b"old, still good")
+    with pytest.raises(DownloadError, match=r"does not match its pin.*deleted"):
+        data.download.download_file(f"{server.url}/good.jpg", target, sha256="ab" * 32)
+    with pytest.raises(DownloadError, match="cut off"):
+        data.download.download_file(f"{server.url}/cut.jpg", target, sha256="ab" * 32)
+    assert target.read_bytes() == b"old, still good"  # a failed download never touches the target
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model.bin"]  # no temporary files
+
+
+def test_download_file_accepts_a_hash_prefix_and_honours_the_umask(server, tmp_path):
+    digest = hashlib.sha256(server.body).hexdigest()
+    old = os.umask(0o022)
+    try:
+        path = data.download.download_file(f"{server.url}/good.jpg", tmp_path / "x.jpg", sha256=digest[:8])
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == server.body
+    assert path.stat().st_mode & 0o777 == 0o644  # like any new file, not mkstemp's 0o600
+    assert data.download.verified(path, digest, len(server.body))
+    assert not data.download.verified(path, digest, len(server.body) + 1)
+    assert not data.download.verified(path, ("1" if digest[0] == "0" else "0") + digest[1:])

@@ -396,12 +396,11 @@ def test_to_png_decodes_to_the_rounded_pixels():
 def test_atomic_write_failure_keeps_the_old_file(tmp_path):
     target = tmp_path / "model.bin"
     target.write_bytes(b"old contents")
-    with pytest.raises(RuntimeError, match="interrupted"):
-        with atomic_write(target) as f:
-            f.write(b"new but only ha")
-            f.flush()
-            assert target.read_bytes() == b"old contents"  # nothing visible before the end
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError, match="interrupted"), atomic_write(target) as f:
+        f.write(b"new but only ha")
+        f.flush()
+        assert target.read_bytes() == b"old contents"  # nothing visible before the end
+        raise RuntimeError("interrupted")
     assert target.read_bytes() == b"old contents"
     assert os.listdir(tmp_path) == ["model.bin"]  # the temporary file is gone
 
@@ -419,17 +418,16 @@ def test_atomic_write_replaces_creates_folders_and_honours_umask(tmp_path):
     with atomic_write(target) as f:
         f.write(b"second")
     assert target.read_bytes() == b"second" and os.listdir(target.parent) == ["notes.txt"]
-    with pytest.raises(ValueError, match="mode"):
-        with atomic_write(target, "ab"):
-            pass
+    with pytest.raises(ValueError, match="mode"), atomic_write(target, "ab"):
+        pass
 
 
 # --------------------------------------------------------------------------- the old module name
 
 
 def test_nstlib_image_still_works_with_a_deprecation_warning():
-    import nstlib.io
     import nstlib.image
+    import nstlib.io
 
     with pytest.warns(DeprecationWarning, match=r"nstlib\.image\.load_image moved to nstlib\.io"):
         from nstlib.image import load_image as old_load
