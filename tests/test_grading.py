@@ -15,6 +15,9 @@ import torch
 
 import nstlib
 from nstlib import grading
+from nstlib.grading._values import _gram_np
+from nstlib.grading.answer_checks import _rf_reference, _vgg19_channels
+from nstlib.grading.optim_checks import _step_cases
 from nstlib.grading import (
     check_content_loss,
     check_conv1_1_parameters,
@@ -26,13 +29,7 @@ from nstlib.grading import (
     check_total_loss,
     check_tv_loss,
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    grading.reset()
-    yield
-    grading.reset()
+from tests.grading_helpers import fresh_registry  # noqa: F401 (autouse fixture)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,13 +283,13 @@ def test_input_gradient_step_mistakes(fn, hint, capsys):
 
 def test_input_gradient_step_reference_stays_inside_the_image_range():
     """The cases are chosen so that clamping to [0, 1] would not change a correct answer."""
-    for case in grading._step_cases():
+    for case in _step_cases():
         x = case.image.double().cpu().numpy() - case.lr * case.gradient
         assert 0.0 < x.min() and x.max() < 1.0
 
 
 def test_input_gradient_step_analytic_gradients_match_autograd():
-    for case in grading._step_cases():
+    for case in _step_cases():
         x = case.image.clone().requires_grad_(True)
         (g,) = torch.autograd.grad(case.loss_fn(x), x)
         torch.testing.assert_close(g.double().cpu(), torch.from_numpy(case.gradient), rtol=1e-4, atol=1e-6)
@@ -571,26 +568,26 @@ def test_receptive_field_reference_matches_the_vgg19_table():
     rows = list(table)
     kernels = [r.kernel for r in rows]
     strides = [r.layer_stride for r in rows]
-    sizes = dict(zip([r.layer for r in rows], grading._rf_reference(kernels, strides)))
+    sizes = dict(zip([r.layer for r in rows], _rf_reference(kernels, strides)))
     assert [sizes[n] for n in ("conv1_1", "pool1", "conv2_1", "conv3_1", "conv4_2", "conv5_1", "pool5")] == \
         [3, 6, 10, 24, 84, 156, 268]
-    assert [r.size for r in rows] == grading._rf_reference(kernels, strides)
+    assert [r.size for r in rows] == _rf_reference(kernels, strides)
 
 
 def test_texture_model_sizes_of_gatys_are_the_papers():
-    assert texture_model_size(grading._vgg19_channels("convs_and_pools")) == 852_128
-    assert texture_model_size(grading._vgg19_channels("conv1_1_and_pools")) == 176_640
-    assert len(grading._vgg19_channels("convs_and_pools")) == 16 + 4 - 4  # conv1_1..conv4_4 (12) + pool1..pool4
+    assert texture_model_size(_vgg19_channels("convs_and_pools")) == 852_128
+    assert texture_model_size(_vgg19_channels("conv1_1_and_pools")) == 176_640
+    assert len(_vgg19_channels("convs_and_pools")) == 16 + 4 - 4  # conv1_1..conv4_4 (12) + pool1..pool4
 
 
 def test_texture_channels_match_the_encoder(encoder):
-    F = encoder(torch.rand(1, 3, 32, 32), layers=list(grading._vgg19_channels("convs_and_pools")))
-    assert {name: f.shape[1] for name, f in F.items()} == grading._vgg19_channels("convs_and_pools")
+    F = encoder(torch.rand(1, 3, 32, 32), layers=list(_vgg19_channels("convs_and_pools")))
+    assert {name: f.shape[1] for name, f in F.items()} == _vgg19_channels("convs_and_pools")
 
 
 def test_gram_reference_matches_a_naive_loop():
     F = torch.randn(2, 3, 2, 3, dtype=torch.float64)
-    G = grading._gram_np(F.numpy())
+    G = _gram_np(F.numpy())
     for b, i, j in itertools.product(range(2), range(3), range(3)):
         assert G[b, i, j] == pytest.approx(sum(float(F[b, i].flatten()[k] * F[b, j].flatten()[k]) for k in range(6)))
 

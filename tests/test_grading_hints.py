@@ -37,7 +37,7 @@ def _strings(source: str) -> list[str]:
 
 
 def _objects(encoder):
-    from nstlib.grading import pipeline
+    from nstlib.grading import feature_checks
 
     x = torch.rand(1, 3, 8, 8, requires_grad=True)
     conv = torch.nn.Conv2d(3, 4, 3)
@@ -46,7 +46,7 @@ def _objects(encoder):
     tensor = x  # a leaf that requires grad, like the images the hints talk about
     return {
         "nstlib": [nstlib], "torch": [torch], "np": [importlib.import_module("numpy")],
-        "grading": [nstlib.grading], "encoder": [encoder], "model": [pipeline._torchvision_vgg19_features()],
+        "grading": [nstlib.grading], "encoder": [encoder], "model": [feature_checks._torchvision_vgg19_features()],
         "module": [conv], "handle": [handle], "opt": [torch.optim.LBFGS([x])],
         # tensors in the hints' notation; F is also torch.nn.functional (F.mse_loss)
         **{name: [tensor] for name in ("x", "x0", "image", "img", "P", "A", "G", "X", "loss", "best", "out", "output",

@@ -53,7 +53,7 @@ def test_reference_gram_passes_when_the_first_traced_call_counts_nothing(tracer_
 
 def test_the_simulated_glitch_is_the_issue_pattern(tracer_misses_first_call):
     """Unwarmed counts show the issue's pattern: 0 for the first call, then the real count."""
-    counts = [grading._count_opcodes(gram_matrix, (torch.randn(*s),)) for s in [(2, 3, 4, 5), (2, 3, 8, 10), (2, 3, 8, 10)]]
+    counts = [grading._loops._count_opcodes(gram_matrix, (torch.randn(*s),)) for s in [(2, 3, 4, 5), (2, 3, 8, 10), (2, 3, 8, 10)]]
     assert counts[0] == 0 and counts[2] > 10  # (on Python >= 3.12 the real gap can swallow the second call too)
 
 
@@ -138,9 +138,9 @@ def test_reference_passes_without_the_tracer(no_tracer, capsys):
 
 
 def test_torch_op_count_is_independent_of_size_for_vectorised_code():
-    counts = {grading._count_torch_ops(gram_matrix, (torch.randn(*s),)) for s in grading._loops.SIZES}
+    counts = {grading._loops._count_torch_ops(gram_matrix, (torch.randn(*s),)) for s in grading._loops.SIZES}
     assert len(counts) == 1 and counts.pop() > 0
-    loop = [grading._count_torch_ops(_gram_loop_over_positions, (torch.randn(*s),)) for s in grading._loops.SIZES[:2]]
+    loop = [grading._loops._count_torch_ops(_gram_loop_over_positions, (torch.randn(*s),)) for s in grading._loops.SIZES[:2]]
     assert loop[1] - loop[0] >= 60  # 20 -> 80 positions, at least one op each
 
 
@@ -225,16 +225,16 @@ def test_the_grading_device_follows_nstlib_device(monkeypatch):
     """Inputs are made on the CPU from seeds and moved to $NSTLIB_DEVICE ('meta' stands in for an accelerator)."""
     monkeypatch.setenv("NSTLIB_DEVICE", "meta")
     assert grading.device() == torch.device("meta")
-    t = grading._core._rand((2, 3), 0, torch.float64)
+    t = grading._values._rand((2, 3), 0, torch.float64)
     assert t.device.type == "meta" and t.dtype == torch.float64
     monkeypatch.setenv("NSTLIB_DEVICE", "cpu")
-    a, b = grading._core._rand((2, 3), 0), grading._core._rand((2, 3), 0)
+    a, b = grading._values._rand((2, 3), 0), grading._values._rand((2, 3), 0)
     assert torch.equal(a, b) and a.device.type == "cpu"
 
 
 def test_float64_cases_run_in_float32_on_mps_only():
     """MPS has no float64: the float64 cases fall back to float32 there, nowhere else."""
-    assert grading._core._dtype(torch.float64, torch.device("mps")) == torch.float32
-    assert grading._core._dtype(torch.float64, torch.device("cuda")) == torch.float64
-    assert grading._core._dtype(torch.float64, torch.device("cpu")) == torch.float64
-    assert grading._core._dtype(torch.float32, torch.device("mps")) == torch.float32
+    assert grading._values._dtype(torch.float64, torch.device("mps")) == torch.float32
+    assert grading._values._dtype(torch.float64, torch.device("cuda")) == torch.float64
+    assert grading._values._dtype(torch.float64, torch.device("cpu")) == torch.float64
+    assert grading._values._dtype(torch.float32, torch.device("mps")) == torch.float32

@@ -24,7 +24,8 @@ from nstlib.grading import (
     check_run_lbfgs,
     check_style_loss,
 )
-from nstlib.grading import pipeline
+from nstlib.grading import answer_checks, feature_checks, gram_checks, loss_checks, optim_checks
+from nstlib.grading._core import build_cases
 from tests.grading_helpers import fails, fresh_registry, passes as _passes  # noqa: F401 (fresh_registry: autouse fixture)
 
 
@@ -106,7 +107,7 @@ def test_style_loss_mistakes(fn, hint, capsys):
 
 
 def test_style_loss_reference_matches_the_library():
-    for case in pipeline._style_loss_cases():
+    for case in build_cases(loss_checks.STYLE_LOSS):
         features, targets, weights = case.args
         lib = sum(w * nstlib.style_layer_loss(features[n].double(), targets[n].double()) for n, w in weights.items())
         assert float(case.expected()) == pytest.approx(float(lib.detach()), rel=1e-5)
@@ -168,7 +169,7 @@ def test_grad_style_layer_mistakes(fn, hint, capsys):
 
 def test_grad_reference_matches_the_library_gradient():
     """The check's autograd-of-a-naive-formula reference against autograd through nstlib.style_layer_loss."""
-    for case in pipeline._grad_cases():
+    for case in build_cases(gram_checks.GRAD_STYLE_LAYER):
         F, A = (t.double().cpu() for t in case.args)
         x = F.clone().requires_grad_(True)
         (g,) = torch.autograd.grad(nstlib.style_layer_loss(x, A), x)
@@ -240,14 +241,14 @@ def test_masked_gram_mistakes(fn, hint, capsys):
 
 def test_masked_gram_reference_constant_features_give_one_and_library_mask_agrees():
     """The property the exercise states, and the downsampling against nstlib.control.layer_masks."""
-    for case in pipeline._masked_cases():
+    for case in build_cases(gram_checks.MASKED_GRAM):
         F, mask = case.args
         f1 = np.ones(F.shape)
-        G = pipeline._masked_gram64(f1, pipeline._np(mask))
+        G = gram_checks._masked_gram64(f1, mask.double().cpu().numpy())
         np.testing.assert_allclose(G, np.ones_like(G), rtol=1e-12)
     mask = torch.rand(1, 1, 32, 24, dtype=torch.float64)
     lib = nstlib.control.layer_masks(mask, ["conv3_1"], 32, 24)["conv3_1"].double()  # (1, 1, 8, 6)
-    np.testing.assert_allclose(pipeline._area_down(mask.numpy(), 8, 6), lib.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(gram_checks._area_down(mask.numpy(), 8, 6), lib.numpy(), rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -348,13 +349,13 @@ def test_extract_features_mistakes(fn, hint, capsys):
 
 def test_extract_reference_matches_the_library_encoder():
     """The check's functional walk and names against nstlib.VGG19Features loaded with the same weights."""
-    model = pipeline._torchvision_vgg19_features()
-    assert pipeline._gatys_names(model) == NAMES
+    model = feature_checks._torchvision_vgg19_features()
+    assert feature_checks._gatys_names(model) == NAMES
     enc = nstlib.VGG19Features(weights="random", precision="fp32", device="cpu")
     enc.load_torchvision_state_dict(model.state_dict())
     enc.channels_last = False
     image = torch.rand(1, 3, 32, 32)
-    walked = pipeline._walk(model, (image.double() - MEAN.double()) / STD.double())
+    walked = feature_checks._walk(model, (image.double() - MEAN.double()) / STD.double())
     ours = enc(image, ["conv1_1", "relu2_1", "conv4_2", "pool5"])
     for name, f in ours.items():
         np.testing.assert_allclose(walked[NAMES.index(name)], f.double().numpy(), rtol=1e-3, atol=1e-4 * np.abs(f.numpy()).max())
@@ -484,7 +485,7 @@ def test_run_lbfgs_mistakes(fn, hint, capsys):
 
 def test_run_lbfgs_objective_makes_best_and_last_differ():
     """The recording objective's constant bumps: the best evaluation is never among the last three."""
-    for case in pipeline._lbfgs_cases():
+    for case in optim_checks._lbfgs_cases():
         obj, x0, steps = case.args
         run_lbfgs(obj, x0, steps)
         losses = obj.losses
@@ -528,7 +529,7 @@ def test_match_reconstructions_mistakes(answer, hint, capsys):
 def test_puzzle_receptive_fields_match_the_library_table():
     table = {r.layer: r.size for r in nstlib.receptive_field_table("vgg19")}
     for layer in ["conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2", "pool3"]:
-        assert pipeline._vgg19_receptive_field(layer) == table[layer]
+        assert answer_checks._vgg19_receptive_field(layer) == table[layer]
 
 
 def test_puzzle_is_solvable_detail_lost_grows_with_depth():

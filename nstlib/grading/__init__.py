@@ -20,9 +20,15 @@ The vectorised exercises (``gram_matrix``, ``tv_loss``) also reject Python loops
 channels: warm counts of the bytecode executed in the student's own code and of the torch
 operations it dispatches, on inputs of three sizes (:mod:`nstlib.grading._loops`).
 
-Layout: :mod:`._core` (outcomes, the FAIL protocol, the data-driven runner :func:`run_spec`,
-``report``), :mod:`._loops` (loop rejection), :mod:`.basic` (the nine exercises of notebooks
-01-05), :mod:`.pipeline` (the exercises that build the real pipeline, written as data).
+Layout: a small core and the checks written as data. The core: :mod:`._core` (outcomes, the FAIL
+protocol, :class:`Spec` and the one loop :func:`run_spec`, :func:`checker`), :mod:`._values` (seeded
+inputs on the grading device, float64 views, descriptions), :mod:`._outputs` (what a function must
+return), :mod:`._loops` (loop rejection), :mod:`._catalogue` (the exercises in order, ``report``).
+The checks, each a :class:`Spec` record (inputs to try, a reference, the wrong variants with their
+hints) and its ``check_<id> = checker(SPEC)``: :mod:`.answer_checks` (numbers, lists, the matching),
+:mod:`.loss_checks` (the losses), :mod:`.gram_checks` (Gram matrices and their gradient),
+:mod:`.optim_checks` (the gradient step and the L-BFGS loop), :mod:`.feature_checks` (hooks on a
+torchvision VGG-19). Adding a check is adding a record and listing it in ``_catalogue.SPECS``.
 
 Exercises (id: notebook; student function). :data:`EXERCISES` have a notebook cell;
 :data:`PENDING_EXERCISES` would list checks without a cell (none now). :func:`passed` says whether an
@@ -52,54 +58,40 @@ masked_gram_matrix     06_going_further            masked_gram_matrix(F, mask) -
 
 from __future__ import annotations
 
+from ._catalogue import EXERCISES, PENDING_EXERCISES, SPECS, report
 from ._core import (
-    EXERCISES,
     FAIL,
     NOT_IMPLEMENTED,
     PASS,
-    PENDING_EXERCISES,
     Case,
     Exercise,
     Outcome,
     Spec,
-    device,
+    checker,
     passed,
-    report,
     reset,
     results,
     run_spec,
     strict,
 )
-from ._loops import _count_opcodes, _count_torch_ops, _reject_loops
-from .pipeline import (
+from ._values import device
+from .answer_checks import (
     PUZZLE_LAYERS,
-    check_extract_features,
-    check_grad_style_layer,
-    check_masked_gram_matrix,
+    check_conv1_1_parameters,
     check_match_reconstructions,
-    check_run_lbfgs,
-    check_style_loss,
+    check_receptive_field_sizes,
+    check_texture_model_size,
     reconstruction_puzzle,
 )
-from .basic import (
-    _gram_np,
-    _rf_reference,
-    _step_cases,
-    _vgg19_channels,
-    check_content_loss,
-    check_conv1_1_parameters,
-    check_gram_matrix,
-    check_input_gradient_step,
-    check_receptive_field_sizes,
-    check_style_layer_loss,
-    check_texture_model_size,
-    check_total_loss,
-    check_tv_loss,
-)
+from .feature_checks import check_extract_features
+from .gram_checks import check_grad_style_layer, check_gram_matrix, check_masked_gram_matrix
+from .loss_checks import check_content_loss, check_style_layer_loss, check_style_loss, check_total_loss, check_tv_loss
+from .optim_checks import check_input_gradient_step, check_run_lbfgs
 
 __all__ = [
     "EXERCISES",
     "PENDING_EXERCISES",
+    "SPECS",
     "Exercise",
     "Outcome",
     "Case",
@@ -121,6 +113,7 @@ __all__ = [
     "check_masked_gram_matrix",
     "reconstruction_puzzle",
     "PUZZLE_LAYERS",
+    "checker",
     "device",
     "passed",
     "report",
