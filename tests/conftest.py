@@ -1,11 +1,15 @@
-"""Shared fixtures: random-weight encoders (no downloads), small seeded images."""
+"""Shared fixtures: random-weight encoders (no downloads), small seeded images, a loopback HTTP server.
+
+The makers behind them live in :mod:`tests.helpers` (one seeded VGG-19 state dict, one server).
+"""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-import torch
+
+from .helpers import LoopbackServer, smooth_image, write_vgg19_weights  # noqa: F401 (smooth_image: old import path)
 
 os.environ.setdefault("NSTLIB_WEIGHTS", "random")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -22,17 +26,18 @@ def encoder():
 @pytest.fixture(scope="session")
 def tv_state_path(tmp_path_factory):
     """A seeded random torchvision VGG-19 state dict saved to a file (what a classroom would share)."""
-    import torchvision
-
-    torch.manual_seed(1234)
-    model = torchvision.models.vgg19(weights=None)
-    path = tmp_path_factory.mktemp("weights") / "vgg19-random.pth"
-    torch.save(model.state_dict(), path)
-    return path
+    return write_vgg19_weights(tmp_path_factory.mktemp("weights") / "vgg19-random.pth", seed=1234)
 
 
-def smooth_image(h: int, w: int, seed: int = 0) -> torch.Tensor:
-    """A seeded smooth (1, 3, h, w) image in [0, 1]."""
-    g = torch.Generator().manual_seed(seed)
-    small = torch.rand(1, 3, max(2, h // 8), max(2, w // 8), generator=g)
-    return torch.nn.functional.interpolate(small, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
+@pytest.fixture
+def loopback_server():
+    """``loopback_server(routes, default=...)`` starts a :class:`tests.helpers.LoopbackServer`; all are closed after the test."""
+    servers: list[LoopbackServer] = []
+
+    def start(routes=None, *, default=None) -> LoopbackServer:
+        servers.append(LoopbackServer(routes, default=default))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.close()

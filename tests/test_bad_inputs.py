@@ -11,7 +11,7 @@ import torch
 
 import nstlib
 
-from .conftest import smooth_image
+from .helpers import smooth_image
 
 
 @pytest.mark.parametrize(

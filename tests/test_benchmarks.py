@@ -11,12 +11,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-import torchvision
 
 from benchmarks import tutorial_nst as T
 from nstlib import VGG19Features, content_targets, style_targets, synthesize
 
-from .conftest import smooth_image
+from .helpers import smooth_image, write_vgg19_weights
 
 H, W = 24, 40  # not square: catches H/W mix-ups in the layer-size arithmetic
 
@@ -33,11 +32,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """A seeded random torchvision VGG-19 ``features`` state dict file (the benchmark's kind)."""
-    torch.manual_seed(7)
-    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])  # = vgg19().features
-    path = tmp_path_factory.mktemp("bench") / "vgg19-features.pth"
-    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
-    return path
+    return write_vgg19_weights(tmp_path_factory.mktemp("bench") / "vgg19-features.pth", seed=7, classifier=False)
 
 
 @pytest.fixture(scope="module")
