@@ -15,12 +15,13 @@ import pytest
 import torch
 from PIL import Image
 
+import nstlib
 from nstlib.widgets.panel import (
+    LAYER_WEIGHT_CLASS,
     LOSS_PLOT_CLASS,
     PREVIEW_CLASS,
     RUN_CLASS,
     STATUS_CLASS,
-    LAYER_WEIGHT_CLASS,
     LiveView,
     TexturePanel,
     TransferPanel,
@@ -119,8 +120,8 @@ def test_transfer_settings_follow_the_widgets(encoder):
     assert "style/relu3_1" not in result.history[0]  # a layer with weight 0 is not even computed
 
 
-def test_strength_mode_sets_beta_and_the_live_weights(transfer_panel):
-    """The default panel: the strength slider is the knob; beta comes from it; live plots get the real weights."""
+def test_strength_mode_sets_beta(transfer_panel):
+    """The default panel: the strength slider is the knob; beta comes from it, proportionally."""
     p = transfer_panel
     assert p.ratio_slider is None and p.beta is None
     from nstlib.defaults import DEFAULTS
@@ -129,17 +130,8 @@ def test_strength_mode_sets_beta_and_the_live_weights(transfer_panel):
     p.strength_slider.value = 3.0
     s = p.settings()
     assert s["strength"] == pytest.approx(3.0) and "style_weight" not in s and s["layer_balance"] is DEFAULTS.layer_balance
-    seen = {}
-    original = p.run
-
-    def spy_run():
-        result = original(raise_errors=True)
-        seen.update(p.view.term_weights)
-        return result
-
-    result = spy_run()
+    result = p.run(raise_errors=True)  # the live weights: test_live_term_weights_follow_the_strength
     assert p.beta == result.beta > 0 and result.info["strength"] == pytest.approx(3.0)
-    assert seen == pytest.approx(result.term_weights)
     stronger = TransferPanel(p.content_image, p.style_image, encoder=p.encoder, size=32, steps=2, strength=30.0,
                              min_interval=60.0).run(raise_errors=True)
     assert stronger.beta == pytest.approx(10 * result.beta, rel=1e-4)  # beta is proportional to the strength
@@ -288,3 +280,92 @@ def test_image_png_roundtrip_and_weighted_plot():
     weighted = loss_plot_png(history, weights={"style/pool1": 1e3, "content/conv4_2": 1.0})
     assert raw.startswith(PNG_MAGIC) and weighted.startswith(PNG_MAGIC) and raw != weighted
     assert loss_plot_png([]).startswith(PNG_MAGIC)
+
+
+# ----------------------------------------------------------------------------- live term weights
+
+
+def _expected_term_weights(encoder, p: TransferPanel, strength: float, sliders: dict[str, float],
+                           layer_balance: bool) -> tuple[dict[str, float], float]:
+    """({term: weight}, beta) of a strength-mode run, computed from the formulas (not from nstlib.optim).
+
+    alpha = 1; the content term carries the size factor M_l(512 x 512) / M_l(H x W); with layer balance
+    w_l = (c_l / ||grad E_l||) / sum_k (c_k / ||grad E_k||) (He et al.), else the slider values c_l;
+    beta = strength * ||grad alpha s L_content|| / ||grad sum_l w_l E_l||, all gradients at the seeded
+    white noise the library uses as reference (seed + 1). Own losses and Gram matrices in float64.
+    """
+    layer = p.content_dropdown.value
+    H, W = p.content_image.shape[-2:]
+    ref = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(p.seed + 1))
+
+    def gram(f):  # (1, N, H_l, W_l) -> (N, N)
+        m = f[0].flatten(1).double()  # (N, M)
+        return m @ m.T
+
+    layers = list(sliders)
+    style = encoder(p.style_image, layers)
+    target_c = encoder(p.content_image, [layer])[layer].double()
+    x = ref.clone().requires_grad_(True)
+    feats = encoder(x, [layer, *layers])
+    grad_norm = lambda loss: float(torch.autograd.grad(loss, x, retain_graph=True)[0].norm())  # noqa: E731
+
+    h, w = feats[layer].shape[-2:]
+    pools = sum(1 for k in range(1, 6) if f"pool{k}" in nstlib.LAYER_NAMES[: nstlib.LAYER_NAMES.index(layer)])
+    factor = (512 // 2**pools) ** 2 / (h * w)
+    g_c = grad_norm(factor * 0.5 * (feats[layer].double() - target_c).pow(2).sum())
+    E = {}
+    for name in layers:
+        f = feats[name]
+        N, M = f.shape[1], f.shape[2] * f.shape[3]
+        A = gram(style[name]) * M / (style[name].shape[2] * style[name].shape[3])  # A^l at the output's size
+        E[name] = (gram(f) - A).pow(2).sum() / (4.0 * N**2 * M**2)
+    active = [k for k in layers if sliders[k] > 0]
+    if layer_balance:
+        inv = {k: sliders[k] / grad_norm(E[k]) for k in active}
+        wl = {k: inv.get(k, 0.0) / sum(inv.values()) for k in layers}
+    else:
+        wl = dict(sliders)
+    beta = strength * g_c / grad_norm(sum(wl[k] * E[k] for k in active))
+    return {f"content/{layer}": factor, **{f"style/{k}": beta * wl[k] for k in layers}}, beta
+
+
+@pytest.mark.parametrize("layer_balance", [False, True])
+def test_live_term_weights_follow_the_strength(encoder, monkeypatch, layer_balance):
+    """The weights the live (weighted) plot shows during a run, and those the run uses, are
+    alpha = 1 times the size factor and beta * w_l with beta from the strength, as nstlib.optim.balance gives."""
+    from nstlib.optim import Objective, balance, balance_layers
+    from nstlib.widgets import base
+
+    p = TransferPanel(smooth_image(32, 40, seed=1), smooth_image(32, 32, seed=2), encoder=encoder, size=32,
+                      steps=5, strength=1.0, layer_balance=layer_balance, tv_weight=0.0, init="noise",
+                      content_layer="relu2_2", style_layers=["relu1_1", "relu2_1", "relu3_1"], min_interval=0.0)
+    p.max_draw_share = 1.0
+    p.strength_slider.value = 4.0
+    p.layer_sliders["relu1_1"].value = 0.5
+    p.weighted_checkbox.value = True
+    sliders = {"relu1_1": 0.5, "relu2_1": 1 / 3, "relu3_1": 1 / 3}
+    expected, beta = _expected_term_weights(encoder, p, 4.0, sliders, layer_balance)
+
+    drawn = []  # (evaluations so far, weights) of every redraw of the loss plot
+    real = base.loss_plot_png
+    monkeypatch.setattr(base, "loss_plot_png", lambda history, weights=None, **kw: (
+        drawn.append((len(history), None if weights is None else dict(weights))), real(history, weights, **kw))[1])
+    result = p.run(raise_errors=True)
+
+    live = [w for n, w in drawn[:-1]]  # the redraws during the run (the last one is the finished run)
+    assert [n for n, w in drawn[:-1]] == [1, 2, 3, 4, 5] and all(w is not None for w in live)
+    for weights in live:
+        assert weights == pytest.approx(expected, rel=1e-3)
+    assert result.term_weights == pytest.approx(expected, rel=1e-3)
+    assert p.beta == result.beta == pytest.approx(beta, rel=1e-3)
+
+    # the same numbers from the library's own balance on an objective built from the same inputs
+    x_ref = torch.rand(1, 3, *p.content_image.shape[-2:], generator=torch.Generator().manual_seed(p.seed + 1))
+    settings = p.settings()
+    factor = expected["content/relu2_2"]
+    objective = Objective(encoder, dict(settings["content_targets"]), dict(settings["style_targets"]),
+                          {"content/relu2_2": factor, **{f"style/{k}": v for k, v in sliders.items()}})
+    if layer_balance:
+        balance_layers(objective, x_ref)
+    assert balance(objective, x_ref, 4.0) == pytest.approx(beta, rel=1e-3)
+    assert objective.weights == pytest.approx(expected, rel=1e-3)

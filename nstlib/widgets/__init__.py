@@ -1,6 +1,8 @@
 """Interactive widgets for the notebooks (ipywidgets 8). The logic lives here and is unit-tested;
 notebooks only construct and display them.
 
+- :mod:`nstlib.widgets.base`: ``RunPanel``, the Run button / status / live preview / loss plot
+  that the reconstruction widgets and the panels share, and the CSS-class contract.
 - :mod:`nstlib.widgets.receptive`: pick a layer, see its receptive field on an image (notebook 01).
 - :mod:`nstlib.widgets.reconstruct`: content/style reconstruction with layer and steps (notebook 02).
 - :mod:`nstlib.widgets.panel`: ``TransferPanel`` and ``TexturePanel`` with live preview and live

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import ipywidgets as w
-from .panel import image_png
+
+from .base import image_png
 
 __all__ = ["BlendWidget"]
 

@@ -1,6 +1,6 @@
 """Notebook 01's widget: pick a layer and a pixel, see the receptive fields of the units there.
 
-The drawing is :func:`nstlib.explore.draw_receptive_fields` (a plain function returning a Figure);
+The drawing is :func:`nstlib.viz.draw_receptive_fields` (a plain function returning a Figure);
 this module only wires ipywidgets controls to it. Every change of a control calls
 :meth:`ReceptiveFieldExplorer.redraw`, which replaces :attr:`ReceptiveFieldExplorer.figure`.
 """
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from ..explore import draw_receptive_fields
-from ..image import load_image
+from ..io import load_image
 from ..receptive import receptive_field_table
+from ..viz import draw_receptive_fields
 
 __all__ = ["ReceptiveFieldExplorer", "DEFAULT_RF_LAYERS"]
 

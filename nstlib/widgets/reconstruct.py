@@ -6,9 +6,9 @@
   ticked ones) and a steps slider; *Run* calls :func:`nstlib.reconstruct_style` (white noise ->
   match G^l to A^l, content weight 0).
 
-Both are ``ipywidgets.VBox`` subclasses (evaluate one as the last line of a cell). The preview and
-the loss curve update live while the optimisation runs (through :class:`nstlib.widgets.panel.LiveView`,
-the same machinery and CSS classes as the transfer panels). ``widget.run()`` is what the button does.
+Both are :class:`~nstlib.widgets.base.RunPanel` subclasses (``ipywidgets.VBox``; evaluate one as the
+last line of a cell): the Run button, status line, live preview and loss curve are the base's, the
+same as the transfer panels'. ``widget.run()`` is what the button does.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import ipywidgets as widgets
 from torch import Tensor
 
 from ..config import pick
-from ..image import load_image
+from ..io import load_image
 from ..optim import SynthesisResult
-from ..transfer import GATYS_STYLE_LAYERS, get_encoder, reconstruct_content, reconstruct_style
+from ..transfer import GATYS_STYLE_LAYERS, reconstruct_content, reconstruct_style
 from ..vgg import VGG19Features
-from .panel import LOSS_PLOT_CLASS, PREVIEW_CLASS, RUN_CLASS, STATUS_CLASS, LiveView, image_png, loss_plot_png
+from .base import LiveView, RunPanel, image_png
 
 __all__ = [
     "ContentReconstructionWidget",
@@ -39,33 +39,17 @@ CONTENT_RECONSTRUCTION_LAYERS: tuple[str, ...] = ("conv1_2", "conv2_2", "conv3_2
 STYLE_RECONSTRUCTION_LAYERS: tuple[str, ...] = tuple(GATYS_STYLE_LAYERS)
 
 
-class _ReconstructionWidget(widgets.VBox):
-    """Shared parts: the target image, steps slider, Run button, status, live preview and loss plot."""
+class _ReconstructionWidget(RunPanel):
+    """A :class:`RunPanel` that shows the target image beside the live reconstruction."""
 
     def __init__(self, image: Any, *, size: int | None, steps: int | None, encoder: VGG19Features | None,
                  min_interval: float, preview_width: int) -> None:
-        super().__init__()
-        self.encoder = encoder if encoder is not None else get_encoder()
+        super().__init__(encoder=encoder, steps=steps, min_interval=min_interval, preview_width=preview_width,
+                         plot_width=380, steps_range=(1, 500, 1), ready="Ready: choose and press Run.",
+                         run_tooltip="optimise a white-noise image's pixels")
         self.image: Tensor = load_image(image, size=size if size is not None else pick(128, 48))  # (1, 3, H, W)
-        self.min_interval = min_interval
-        self.result: SynthesisResult | None = None
-        self.error: BaseException | None = None
-        self.view: LiveView | None = None
-        self.steps_slider = widgets.IntSlider(
-            value=steps if steps is not None else pick(100, 10), min=1, max=500, step=1, description="steps",
-            continuous_update=False, tooltip="loss evaluations (each a forward and backward pass through VGG-19)",
-        )
-        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play",
-                                         tooltip="optimise a white-noise image's pixels")
-        self.run_button.add_class(RUN_CLASS)
-        self.run_button.on_click(lambda _button: self.run())
-        self.status = widgets.Label(value="Ready: choose and press Run.")
-        self.status.add_class(STATUS_CLASS)
-        self.preview = widgets.Image(format="png", width=preview_width)
-        self.preview.add_class(PREVIEW_CLASS)
-        self.loss_plot = widgets.Image(value=loss_plot_png([]), format="png", width=380)
-        self.loss_plot.add_class(LOSS_PLOT_CLASS)
         self._original = widgets.Image(value=image_png(self.image), format="png", width=preview_width)
+        self.preview.value = image_png(self.image * 0 + 0.5)  # grey until the first run
 
     def _assemble(self, controls: list[widgets.Widget]) -> None:
         self.children = [
@@ -78,45 +62,11 @@ class _ReconstructionWidget(widgets.VBox):
             widgets.HBox([self.run_button, self.status]),
         ]
 
+    def _optimise(self, view: LiveView) -> SynthesisResult:
+        return self._reconstruct(int(self.steps_slider.value), view.callback)
+
     def _reconstruct(self, steps: int, callback) -> SynthesisResult:
         raise NotImplementedError
-
-    def describe(self) -> str:
-        """A few words on the current settings (for the status line)."""
-        raise NotImplementedError
-
-    def run(self, raise_errors: bool = False) -> SynthesisResult | None:
-        """Reconstruct with the current settings (what *Run* does); returns and keeps ``self.result``.
-
-        Errors (e.g. no layer ticked) go to the status line and ``self.error``; ``raise_errors=True``
-        re-raises them instead.
-        """
-        self.error = None
-        self.run_button.disabled = True
-        steps = int(self.steps_slider.value)
-        self.status.value = f"Running: {self.describe()} ..."
-        try:
-            self.view = LiveView(self.preview, self.loss_plot, self.status, steps=steps,
-                                 min_interval=self.min_interval)
-            result = self._reconstruct(steps, self.view.callback)
-        except Exception as err:  # noqa: BLE001 - shown in the widget rather than as a traceback
-            self.error = err
-            self.status.value = f"Error: {err}"
-            if raise_errors:
-                raise
-            return None
-        finally:
-            self.run_button.disabled = False
-        self.view.finish(result)
-        self.result = result
-        self.status.value = f"Done ({self.describe()}): {result.message}"
-        return result
-
-    def show(self) -> None:
-        """Display the widget (the same as evaluating it as the last line of a cell)."""
-        from IPython.display import display
-
-        display(self)
 
 
 class ContentReconstructionWidget(_ReconstructionWidget):
@@ -144,7 +94,6 @@ class ContentReconstructionWidget(_ReconstructionWidget):
         layers = self.encoder.check_layers(list(layers))
         self.layer_dropdown = widgets.Dropdown(options=layers, value=layer if layer in layers else layers[0],
                                                description="layer", tooltip="the layer l whose F^l must match P^l")
-        self.preview.value = image_png(self.image * 0 + 0.5)
         self._assemble([self.layer_dropdown])
 
     def describe(self) -> str:
@@ -176,13 +125,12 @@ class StyleReconstructionWidget(_ReconstructionWidget):
         super().__init__(image, size=size, steps=steps, encoder=encoder, min_interval=min_interval,
                          preview_width=preview_width)
         layers = self.encoder.check_layers(list(layers))
-        ticked = set(layers if ticked is None else self.encoder.check_layers(list(ticked)))
+        chosen = set(layers if ticked is None else self.encoder.check_layers(list(ticked)))
         self.layer_boxes = {
-            name: widgets.Checkbox(value=name in ticked, description=name, indent=False,
+            name: widgets.Checkbox(value=name in chosen, description=name, indent=False,
                                    layout=widgets.Layout(width="90px"))
             for name in layers
         }
-        self.preview.value = image_png(self.image * 0 + 0.5)
         self._assemble([widgets.Label("style layers:"), *self.layer_boxes.values()])
 
     def selected(self) -> list[str]:
