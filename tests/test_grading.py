@@ -10,14 +10,13 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
 import nstlib
+import nstlib.config
 from nstlib import grading
-from nstlib.grading._values import _gram_np
-from nstlib.grading.answer_checks import _rf_reference, _vgg19_channels
-from nstlib.grading.optim_checks import _step_cases
 from nstlib.grading import (
     check_content_loss,
     check_conv1_1_parameters,
@@ -29,8 +28,11 @@ from nstlib.grading import (
     check_total_loss,
     check_tv_loss,
 )
-from tests.grading_helpers import fresh_registry  # noqa: F401 (autouse fixture)
-
+from nstlib.grading._core import Spec, _close, _diagnose, build_cases, checker
+from nstlib.grading._values import _gram_np
+from nstlib.grading.answer_checks import _rf_reference, _vgg19_channels
+from nstlib.grading.optim_checks import _step_cases
+from tests.grading_helpers import fresh_registry
 
 # ----------------------------------------------------------------------------------------------
 # Reference solutions (what the notebook masters hold between the solution markers)
@@ -442,10 +444,14 @@ TOTAL_WRONG = [
     (_total_mean, "don't average"),
     (_total_item, "detached from the autograd graph"),
     (_total_style_only, "include both terms"),
+    (lambda ct, st, a, b, cw, sw: a * sum(cw[k] * v for k, v in ct.items()) + b * sum(st.values()),
+     "use the per-layer style weights"),
+    (lambda ct, st, a, b, cw, sw: a * sum(ct.values()) + b * sum(sw[k] * v for k, v in st.items()),
+     "use the per-layer content weights"),
 ]
 
 
-@pytest.mark.parametrize(("fn", "hint"), TOTAL_WRONG, ids=[f.__name__ for f, _ in TOTAL_WRONG])
+@pytest.mark.parametrize(("fn", "hint"), TOTAL_WRONG, ids=[h[:24] for _, h in TOTAL_WRONG])
 def test_total_loss_mistakes(fn, hint, capsys):
     _fails_with(check_total_loss, fn, capsys, hint)
 
@@ -541,7 +547,7 @@ def test_stub_scores_zero_under_autograde(var, value, monkeypatch, capsys):
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     monkeypatch.delenv("NSTLIB_GRADING_STRICT", raising=False)
     monkeypatch.setenv(var, value)
-    assert grading.strict()
+    assert grading.strict() and nstlib.config.grading_strict()
     with pytest.raises(AssertionError, match="not implemented"):
         check_tv_loss(_stub)
     assert "not implemented yet" in capsys.readouterr().out
@@ -594,7 +600,7 @@ def test_gram_reference_matches_a_naive_loop():
 
 def test_opcode_count_is_independent_of_size_for_vectorised_code():
     """Warm counts (grading._loops._work): on Python >= 3.12 an unwarmed first traced call counts 0."""
-    make = lambda *shape: torch.randn(*shape)  # noqa: E731
+    make = lambda *shape: torch.randn(*shape)
     counts = {grading._loops._work(gram_matrix, lambda s=s: (make(*s),))[0] for s in [(2, 3, 4, 5), (2, 3, 8, 10), (2, 6, 4, 5)]}
     assert len(counts) == 1 and counts.pop() > 0
     small = grading._loops._work(_gram_loop_over_positions, lambda: (make(2, 3, 4, 5),))[0]
@@ -646,3 +652,102 @@ def test_report_all_pass_and_empty_session(capsys):
     assert "Score: 2/2" in out and "well done" in out
     with pytest.raises(ValueError, match="known notebooks"):
         grading.report("07")
+
+
+@pytest.mark.parametrize(("var", "value"), [("NBGRADER_EXECUTION", "feedback"), ("NBGRADER_EXECUTION", ""),
+                                            ("NSTLIB_GRADING_STRICT", "0"), ("NSTLIB_GRADING_STRICT", "no")])
+def test_other_settings_are_not_strict(var, value, monkeypatch, capsys):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.delenv("NSTLIB_GRADING_STRICT", raising=False)
+    monkeypatch.setenv(var, value)
+    assert not nstlib.config.grading_strict()
+    check_tv_loss(_stub)  # prints, does not raise
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------------------------
+# The checks are data: every wrong variant is detected with its own hint; a new record is a new check
+
+
+@pytest.mark.parametrize("spec", [s for s in grading.SPECS if s.wrong], ids=lambda s: s.id)
+def test_every_wrong_variant_is_detected_with_its_hint(spec):
+    """What a student who makes one of the known mistakes sees: the first case on which that mistake's output
+    differs from the reference FAILs, and the hint is that mistake's (not an earlier variant's, not the default)."""
+    cases = build_cases(spec)
+    for index, (hint, _) in enumerate(spec.wrong):
+        for case in cases:
+            try:
+                value = np.asarray(case.variants[index][1](), dtype=np.float64)
+            except Exception:
+                continue
+            if _close(value, case.expected(), case.rtol):
+                continue  # this case cannot tell the mistake apart: the student passes it
+            assert _diagnose(value, case.variants, case.rtol, "<default hint>") == hint, (index, hint)
+            break
+        else:
+            pytest.fail(f"wrong variant {index} is never detected: {hint}")
+
+
+def test_every_record_has_its_check_and_its_exercise():
+    assert [s.exercise for s in grading.SPECS] == list(grading.EXERCISES)
+    for spec in grading.SPECS:
+        check = getattr(grading, f"check_{spec.id}")
+        assert check.__name__ == f"check_{spec.id}" and check.spec is spec and check.__doc__ == spec.doc
+        assert spec.doc.startswith("Check ") and spec.notebook in {e.notebook for e in grading.EXERCISES}
+
+
+DOUBLE = Spec(  # a check written from scratch: adding a check is adding a record
+    id="double", notebook="00_demo", title="twice the input", signature="double(x)",
+    inputs=[(grading._values.Rand((2, 3), 1, grad=True),), (grading._values.Rand((4,), 2, torch.float64, grad=True),)],
+    reference=lambda x: 2 * x,
+    wrong=[("twice, not squared.", lambda x: x**2), ("twice, not plus two.", lambda x: x + 2)],
+    output=lambda out, case, where: out.detach().double().cpu().numpy(),
+    default_hint="multiply by two.", summary="{n} cases doubled.",
+)
+
+
+def test_a_new_record_is_a_working_check(capsys):
+    check_double = checker(DOUBLE)
+    check_double(lambda x: 2 * x)
+    assert capsys.readouterr().out == "PASS  double: 2 cases doubled.\n"
+    for fn, hint in [(lambda x: x * x, "twice, not squared."), (lambda x: x + 2, "twice, not plus two."),
+                     (lambda x: 3 * x, "multiply by two.")]:
+        with pytest.raises(AssertionError):
+            check_double(fn)
+        out = capsys.readouterr().out
+        assert out.startswith("FAIL  double: wrong value (test case 1 of 2)") and f"hint:     {hint}" in out, out
+        assert "input:    x = float32 tensor of shape (2, 3), requires_grad" in out
+    check_double(_stub)
+    assert capsys.readouterr().out.startswith("not implemented yet  double")
+    assert grading.results()["double"].status == grading.NOT_IMPLEMENTED
+
+
+def _pop_last(kernels, strides):
+    kernels.pop()
+    return receptive_field_sizes(kernels, strides) + [0]
+
+
+@pytest.mark.parametrize(("check", "fn"), [
+    (check_receptive_field_sizes, _pop_last),
+    (check_receptive_field_sizes, lambda k, s: (k.sort(), receptive_field_sizes(k, s))[1]),
+    (check_texture_model_size, lambda ch: (ch.pop(next(iter(ch))), texture_model_size(ch))[1]),
+    (check_total_loss, lambda ct, st, a, b, cw, sw: (cw.update(conv4_2=0.0), total_loss(ct, st, a, b, cw, sw))[1]),
+    (check_content_loss, lambda F, P: (P.mul_(0), content_loss(F, P))[1]),
+], ids=["list-pop", "list-sort", "dict-pop", "weights-dict", "tensor"])
+def test_modifying_an_input_fails(check, fn, capsys):
+    out = _fails_with(check, fn, capsys, "your function modified its input")
+    assert "read them" in out or "in place" in out
+
+
+def test_the_old_modules_forward_with_a_deprecation_warning():
+    import importlib
+
+    for old, name in [("basic", "check_gram_matrix"), ("pipeline", "check_style_loss"), ("pipeline", "PUZZLE_LAYERS")]:
+        module = importlib.import_module(f"nstlib.grading.{old}")
+        with pytest.warns(DeprecationWarning, match=f"nstlib.grading.{old}.{name} moved"):
+            assert getattr(module, name) is getattr(grading, name)
+    with pytest.warns(DeprecationWarning):
+        from nstlib.grading.basic import GRAM_MATRIX
+    assert GRAM_MATRIX is grading.gram_checks.GRAM_MATRIX
+    with pytest.raises(AttributeError):
+        importlib.import_module("nstlib.grading.pipeline").no_such_name

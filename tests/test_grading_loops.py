@@ -20,8 +20,16 @@ import torch
 
 from nstlib import grading
 from nstlib.grading import check_gram_matrix, check_tv_loss
-from tests.test_grading import REFERENCES, _gram_loop_over_channels, _gram_loop_over_positions, _tv_loops, gram_matrix
-from tests.grading_helpers import fails as _fails, fresh_registry, passes as _passes  # noqa: F401 (fresh_registry: autouse fixture)
+from tests.grading_helpers import fails as _fails
+from tests.grading_helpers import fresh_registry
+from tests.grading_helpers import passes as _passes
+from tests.test_grading import (
+    REFERENCES,
+    _gram_loop_over_channels,
+    _gram_loop_over_positions,
+    _tv_loops,
+    gram_matrix,
+)
 
 DEVICES = ["cpu"] + [d for d in [os.environ.get("NSTLIB_DEVICE", "")] if d and d != "cpu"]
 

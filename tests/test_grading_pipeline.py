@@ -17,16 +17,21 @@ import nstlib
 import nstlib.control
 from nstlib import grading
 from nstlib.grading import (
+    answer_checks,
     check_extract_features,
     check_grad_style_layer,
     check_masked_gram_matrix,
     check_match_reconstructions,
     check_run_lbfgs,
     check_style_loss,
+    feature_checks,
+    gram_checks,
+    loss_checks,
+    optim_checks,
 )
-from nstlib.grading import answer_checks, feature_checks, gram_checks, loss_checks, optim_checks
 from nstlib.grading._core import build_cases
-from tests.grading_helpers import fails, fresh_registry, passes as _passes  # noqa: F401 (fresh_registry: autouse fixture)
+from tests.grading_helpers import fails, fresh_registry
+from tests.grading_helpers import passes as _passes
 
 
 def _fails_with(check, fn, capsys, *parts) -> str:
@@ -154,6 +159,7 @@ GRAD_WRONG = [
     (lambda F, A: grad_style_layer(F, A) * (F.shape[1] ** 2 * (F.shape[2] * F.shape[3]) ** 2),
      "the normalisation 1/(N^2 M^2) is missing"),
     (_grad_with_autograd, "derive dE/dF by hand"),
+    (lambda F, A: grad_style_layer(F, A) / F.shape[0], "don't divide by B"),  # the first case's B is 3, not 2
 ]
 
 

@@ -59,7 +59,7 @@ masked_gram_matrix     06_going_further            masked_gram_matrix(F, mask) -
 from __future__ import annotations
 
 from ._catalogue import EXERCISES, PENDING_EXERCISES, SPECS, report
-from ._core import (
+from ._core import (  # PASS, FAIL, NOT_IMPLEMENTED: the Outcome.status values
     FAIL,
     NOT_IMPLEMENTED,
     PASS,
@@ -84,8 +84,18 @@ from .answer_checks import (
     reconstruction_puzzle,
 )
 from .feature_checks import check_extract_features
-from .gram_checks import check_grad_style_layer, check_gram_matrix, check_masked_gram_matrix
-from .loss_checks import check_content_loss, check_style_layer_loss, check_style_loss, check_total_loss, check_tv_loss
+from .gram_checks import (
+    check_grad_style_layer,
+    check_gram_matrix,
+    check_masked_gram_matrix,
+)
+from .loss_checks import (
+    check_content_loss,
+    check_style_layer_loss,
+    check_style_loss,
+    check_total_loss,
+    check_tv_loss,
+)
 from .optim_checks import check_input_gradient_step, check_run_lbfgs
 
 __all__ = [

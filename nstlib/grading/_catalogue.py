@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 
 from ._core import _RESULTS, FAIL, NOT_IMPLEMENTED, PASS, Exercise, Spec
-from .answer_checks import CONV1_1_PARAMETERS, MATCH_RECONSTRUCTIONS, RECEPTIVE_FIELD_SIZES, TEXTURE_MODEL_SIZE
+from .answer_checks import (
+    CONV1_1_PARAMETERS,
+    MATCH_RECONSTRUCTIONS,
+    RECEPTIVE_FIELD_SIZES,
+    TEXTURE_MODEL_SIZE,
+)
 from .feature_checks import EXTRACT_FEATURES
 from .gram_checks import GRAD_STYLE_LAYER, GRAM_MATRIX, MASKED_GRAM
 from .loss_checks import CONTENT_LOSS, STYLE_LAYER_LOSS, STYLE_LOSS, TOTAL_LOSS, TV_LOSS

@@ -13,15 +13,28 @@ from __future__ import annotations
 import contextlib
 import copy
 import textwrap
+from functools import partial
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..config import grading_strict
-from ._values import _arguments, _close, _rtol, _short, _show, as_numpy, changed, realize, snapshot, tensors
+from ._values import (
+    _arguments,
+    _close,
+    _rtol,
+    _short,
+    _show,
+    as_numpy,
+    changed,
+    realize,
+    snapshot,
+    tensors,
+)
 
 PASS, FAIL, NOT_IMPLEMENTED = "pass", "fail", "not implemented"
 
@@ -164,7 +177,7 @@ def _call(fn: Callable[..., Any], args: Sequence[Any], inputs: str, hints: Mappi
             return fn(*args)
     except NotImplementedError as exc:
         raise _NotImplemented(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - any student error becomes a readable FAIL
+    except Exception as exc:
         text = f"{type(exc).__name__}: {exc}"
         known = [*(hints or {}).items(), *_ERROR_HINTS.items()]  # the check's own hints first
         hint = next((h for key, h in known if key.lower() in text.lower()), "")
@@ -181,7 +194,7 @@ def _diagnose(got: np.ndarray, variants: Sequence[tuple[str, Callable[[], Any]]]
     for hint, variant in variants:
         try:
             value = np.asarray(variant(), dtype=np.float64)
-        except Exception:  # noqa: BLE001 - a variant that does not apply to this input
+        except Exception:
             continue
         if _close(got, value, rtol):
             return hint
@@ -290,9 +303,9 @@ def build_cases(spec: Spec) -> list[Case]:
         if not case.inputs and (case.args or spec.describe):
             case.inputs = spec.describe(*case.args) if spec.describe else _arguments(spec.signature, case.args)
         if case.expected is None and spec.reference is not None:
-            case.expected = _memo(lambda c=case: spec.reference(*c.np))  # type: ignore[misc]
+            case.expected = _memo(partial(spec.reference, *case.np))
         if not case.variants:
-            case.variants = [(hint, lambda f=f, c=case: f(*c.np)) for hint, f in spec.wrong]
+            case.variants = [(hint, partial(f, *case.np)) for hint, f in spec.wrong]
         if case.rtol is None:
             dtypes = [t.dtype for t in tensors(case.args)]
             case.rtol = spec.rtol if spec.rtol is not None else _rtol(*dtypes) if dtypes else 1e-4
@@ -311,7 +324,7 @@ def run_spec(spec: Spec, fn: Any) -> None:
     def body() -> str:
         student = fn
         if spec.value_ok and not callable(fn):
-            student = lambda: copy.deepcopy(fn)  # noqa: E731
+            student = lambda: copy.deepcopy(fn)
         if not callable(student):
             raise _Failure("expected your function, got a value", got=f"{type(fn).__name__}: {_short(fn)}",
                            hint=f"pass the function itself, without calling it: check_...({spec.signature.split('(')[0]})")

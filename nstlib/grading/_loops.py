@@ -31,7 +31,8 @@ import os
 import sys
 import sysconfig
 import textwrap
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
@@ -60,13 +61,13 @@ def _count_opcodes(fn: Callable[..., Any], args: Sequence[Any]) -> int:
     count = 0
     student_files: dict[str, bool] = {}
 
-    def local(frame, event, arg):  # noqa: ANN001
+    def local(frame, event, arg):
         nonlocal count
         if event == "opcode":
             count += 1
         return local
 
-    def global_(frame, event, arg):  # noqa: ANN001
+    def global_(frame, event, arg):
         name = frame.f_code.co_filename
         if name not in student_files:
             student_files[name] = _is_student_code(name)
@@ -91,7 +92,7 @@ class _OpCounter(TorchFunctionMode):
         super().__init__()
         self.count = 0
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         self.count += 1
         return func(*args, **(kwargs or {}))
 

@@ -8,7 +8,8 @@ comparison with the reference.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from torch import Tensor

@@ -10,8 +10,9 @@ inputs as recipes (:class:`Rand`, :class:`Made`, or any object with a ``make()``
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -101,37 +102,28 @@ class Made:
         return _on_device(self.build(), self.dtype).requires_grad_(self.grad)
 
 
-def realize(x: Any) -> Any:
-    """Recipes -> values, through tuples, lists and dicts (fresh containers: a case owns its arguments)."""
-    if callable(getattr(x, "make", None)):
-        return x.make()
+def _tree(fn: Callable[[Any], Any], x: Any) -> Any:
+    """``fn`` applied to every leaf of ``x``, through tuples, lists and dicts (into fresh containers)."""
     if isinstance(x, dict):
-        return {k: realize(v) for k, v in x.items()}
+        return {k: _tree(fn, v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return type(x)(realize(v) for v in x)
-    return x
+        return type(x)(_tree(fn, v) for v in x)
+    return fn(x)
+
+
+def realize(x: Any) -> Any:
+    """Recipes -> values (fresh containers: a case owns its arguments)."""
+    return _tree(lambda v: v.make() if callable(getattr(v, "make", None)) else v, x)
 
 
 def as_numpy(x: Any) -> Any:
-    """Tensors -> float64 arrays, through tuples, lists and dicts; everything else as it is."""
-    if isinstance(x, Tensor):
-        return _np(x)
-    if isinstance(x, dict):
-        return {k: as_numpy(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(as_numpy(v) for v in x)
-    return x
+    """Tensors -> float64 arrays; everything else as it is."""
+    return _tree(lambda v: _np(v) if isinstance(v, Tensor) else v, x)
 
 
 def snapshot(x: Any) -> Any:
     """A copy of the tensors, lists and dicts in ``x`` (other objects by reference), for :func:`changed`."""
-    if isinstance(x, Tensor):
-        return x.detach().clone()
-    if isinstance(x, dict):
-        return {k: snapshot(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(snapshot(v) for v in x)
-    return x
+    return _tree(lambda v: v.detach().clone() if isinstance(v, Tensor) else v, x)
 
 
 def changed(x: Any, before: Any) -> Any:
@@ -153,13 +145,9 @@ def changed(x: Any, before: Any) -> Any:
 
 def tensors(x: Any) -> list[Tensor]:
     """The tensors in ``x``, through tuples, lists and dicts."""
-    if isinstance(x, Tensor):
-        return [x]
-    if isinstance(x, dict):
-        x = list(x.values())
-    if isinstance(x, (list, tuple)):
-        return [t for v in x for t in tensors(v)]
-    return []
+    found: list[Tensor] = []
+    _tree(lambda v: found.append(v) if isinstance(v, Tensor) else None, x)
+    return found
 
 
 # ----------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ VGG-19's configuration.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -218,7 +219,7 @@ TEXTURE_MODEL_SIZE = Spec(
         ("count the entries of each layer's Gram matrix, not the channels: N(N+1)/2 per layer.", lambda ch: sum(ch.values())),
         ("compute N(N+1)/2 for EACH layer and add them up (not N(N+1)/2 of the total channel count).",
          lambda ch: _pairs(sum(ch.values()))),
-        ("add up every layer in the dict, not only the first one.", lambda ch: _pairs(list(ch.values())[0])),
+        ("add up every layer in the dict, not only the first one.", lambda ch: _pairs(next(iter(ch.values())))),
         ("add up every layer in the dict, not only the last one.", lambda ch: _pairs(list(ch.values())[-1])),
     ],
     rtol=0.0,

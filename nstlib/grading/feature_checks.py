@@ -11,7 +11,7 @@ neighbouring module's).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -12,7 +12,8 @@ gets (independent of ``nstlib.losses``); every loss must be a 0-dim tensor on th
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -112,7 +113,7 @@ STYLE_LAYER_LOSS = Spec(
         ("sum the squared differences, don't average them (.sum(), not .mean()); the normalisation "
          "is 1/(4 N^2 M^2).", lambda F, A: _E(F, A, mean=True)),
         ("A is an UNnormalised Gram matrix: don't divide your G by N*M (or M) before comparing.",
-         lambda F, A: _E(F, A, G_scale=np.prod(_NM(F)))),
+         lambda F, A: _E(F, A, G_scale=float(np.prod(_NM(F))))),
         ("A is an UNnormalised Gram matrix: don't divide your G by N*M (or M) before comparing.",
          lambda F, A: _E(F, A, G_scale=_NM(F)[1])),
         ("sum over the whole batch: you used only the first item.", lambda F, A: _E(F, A, batch=slice(0, 1))),
@@ -247,13 +248,14 @@ TOTAL_LOSS = Spec(
     title="alpha * content + beta * style",
     signature="total_loss(content_terms, style_terms, alpha, beta, content_weights, style_weights)",
     inputs=[
-        (_Terms(["conv4_2"], 51, F64), _Terms(_STYLE5, 52, F64), 2.0, 5e-3,
-         {"conv4_2": 1.0}, dict(zip(_STYLE5, [0.1, 0.3, 0.2, 0.25, 0.15]))),
+        # first a case where every weight and alpha matter at float64 precision: each mistake gets its own hint
+        (_Terms(["conv4_2"], 55, F64), _Terms(_STYLE5[1:], 56, F64), 0.3, 7.0,
+         {"conv4_2": 2.0}, dict(zip(_STYLE5[1:], [0.4, 0.3, 0.2, 0.1]))),
         # weight dicts in a different key order than the terms: look weights up by name
         (_Terms(["conv2_2", "conv4_2"], 53, F32), _Terms(_STYLE5[:3], 54, F32), 1e-3, 1.0,
          {"conv4_2": 1.5, "conv2_2": 0.5}, {"conv3_1": 0.7, "conv1_1": 0.2, "conv2_1": 0.1}),
-        (_Terms(["conv4_2"], 55, F64), _Terms(_STYLE5[1:], 56, F64), 0.3, 7.0,
-         {"conv4_2": 2.0}, dict(zip(_STYLE5[1:], [0.4, 0.3, 0.2, 0.1]))),
+        (_Terms(["conv4_2"], 51, F64), _Terms(_STYLE5, 52, F64), 2.0, 5e-3,
+         {"conv4_2": 1.0}, dict(zip(_STYLE5, [0.1, 0.3, 0.2, 0.25, 0.15]))),
     ],
     reference=lambda c, s, alpha, beta, cw, sw: alpha * _sum(c, cw) + beta * _sum(s, sw),
     wrong=[

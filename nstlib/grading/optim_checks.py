@@ -11,8 +11,9 @@ for L-BFGS an objective that records every image it is evaluated at.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -211,7 +212,7 @@ def _evaluations_hint(n: int, steps: int) -> str:
 def _not_best_hint(got: np.ndarray, obj: _RecordingObjective, x0: Tensor) -> str:
     """Which image the student returned instead of the best evaluated one."""
     n, best = len(obj.images), int(np.argmin(obj.losses))
-    same = lambda a: np.allclose(got, a, rtol=0, atol=1e-6)  # noqa: E731
+    same = lambda a: np.allclose(got, a, rtol=0, atol=1e-6)
     if same(_np(obj.images[-1])):
         return (f"that is the LAST evaluated image (evaluation {n - 1}, loss {obj.losses[-1]:.4g}); return the "
                 f"best one (evaluation {best}, loss {obj.losses[best]:.4g}): L-BFGS does not decrease the loss "
