@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
 def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NSTLIB_WEIGHTS": "random"}
+    # the checkout under test, whatever an installed nstlib points to
+    pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "NSTLIB_WEIGHTS": "random", "PYTHONPATH": pythonpath}
     return subprocess.run([sys.executable, "-m", "nstlib", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 
@@ -64,3 +71,35 @@ def test_going_further_flags(tmp_path):
     assert Image.open(tmp_path / "o.png").size == (48, 48)
     bad = run("transfer", "c.png", "s1.png", "--style-blend", "x", "-o", "o2.png", cwd=tmp_path)
     assert bad.returncode == 2 and "comma-separated numbers" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "preset_line_search, flag, expected",
+    [("strong_wolfe", [], "strong_wolfe"), ("strong_wolfe", ["--line-search", "none"], None),
+     (None, ["--line-search", "strong_wolfe"], "strong_wolfe"), (None, [], None)],
+)
+def test_line_search_flag_reaches_lbfgs(tmp_path, monkeypatch, capsys, preset_line_search, flag, expected):
+    """--line-search is what torch.optim.LBFGS gets (in-process, with the default preset's line search swapped)."""
+    from dataclasses import replace
+
+    import torch
+
+    from nstlib.cli import main
+    from nstlib.defaults import PRESETS
+
+    seen = []
+
+    class Recording(torch.optim.LBFGS):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            seen.append(self.defaults["line_search_fn"])
+
+    monkeypatch.setattr(torch.optim, "LBFGS", Recording)
+    monkeypatch.setitem(PRESETS, "default", replace(PRESETS["default"], line_search=preset_line_search))
+    rng = np.random.default_rng(2)
+    for name in ("c.png", "s.png"):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / name)
+    argv = ["transfer", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(tmp_path / "o.png"),
+            "--size", "32", "--steps", "2", "--weights", "random", "--no-progress", *flag]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert seen and set(seen) == {expected}

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
 
 import nstlib
-import importlib
+from nstlib.control import layer_masks, match_color, match_luminance, rgb_to_yiq, yiq_to_rgb
 
-tr = importlib.import_module("nstlib.transfer")
-from nstlib.control import layer_masks, match_color, rgb_to_yiq, yiq_to_rgb
+from .helpers import smooth_image
 
-from .conftest import smooth_image
+tr = importlib.import_module("nstlib.transfer")  # the module (nstlib.transfer is also the function)
 
 
 @pytest.fixture()
@@ -78,6 +79,46 @@ def test_match_color_hand_example():
     assert out.std().item() == pytest.approx(content.std().item(), rel=0.02)
 
 
+def test_match_luminance_hand_example():
+    """An affine map onto the content's mean and std: linspace(0.4, 0.6) becomes linspace(0.1, 0.9)."""
+    style_y = torch.linspace(0.4, 0.6, 100).repeat(3, 1).reshape(1, 3, 10, 10)
+    content_y = torch.linspace(0.1, 0.9, 100).flip(0).repeat(3, 1).reshape(1, 3, 4, 25)  # only the stats matter
+    out = match_luminance(style_y, content_y)
+    torch.testing.assert_close(out, torch.linspace(0.1, 0.9, 100).repeat(3, 1).reshape(1, 3, 10, 10))
+    # outside [0, 1] is clamped: a wide content spread maps the style's extremes onto 0 and 1
+    wide = match_luminance(style_y, torch.tensor([0.0, 1.0] * 50).reshape(1, 1, 10, 10))
+    assert wide.min() == 0.0 and wide.max() == 1.0
+
+
+def test_luminance_transfer_matches_the_style_luminance_to_the_content(encoder, spy):
+    content = smooth_image(48, 64, seed=13) * 0.5 + 0.4  # bright, low contrast
+    style = smooth_image(64, 64, seed=14)  # darker on average, full contrast
+    run(content, style, encoder, preserve_color="luminance", steps=1)
+    got = spy["style_images"][0]
+    y = (0.299 * content[:, 0] + 0.587 * content[:, 1] + 0.114 * content[:, 2])  # (1, H, W): Y of YIQ by hand
+    assert torch.equal(got[:, 0], got[:, 1]) and torch.equal(got[:, 1], got[:, 2])  # a grey image
+    assert got.mean().item() == pytest.approx(y.mean().item(), abs=1e-3)
+    assert got.std().item() == pytest.approx(y.std().item(), rel=0.02)
+    assert abs(got.std().item() - rgb_to_yiq(style)[:, 0].std().item()) > 0.02  # the std did change
+
+
+def test_coarse_to_fine_default_fine_steps_are_a_third(encoder):
+    for steps, fine in ((7, 2), (2, 1)):  # steps // 3, at least 1
+        res = run(smooth_image(64, 64, seed=15), smooth_image(64, 64, seed=16), encoder, size=64, coarse_to_fine=32,
+                  steps=steps)
+        assert len(res.info["coarse_result"].history) == steps and len(res.history) == fine
+
+
+@pytest.mark.parametrize("scale, expected", [(0.5, (20, 30)), (1.0, (40, 60)), (1.5, (60, 90))])
+def test_style_scale_with_an_explicit_style_size(encoder, spy, scale, expected):
+    """style_size=(H, W) is scaled on both sides, keeping H and W apart (non-square catches a swap)."""
+    run(smooth_image(48, 64), smooth_image(80, 80, seed=5), encoder, style_size=(40, 60), style_scale=scale, steps=1)
+    assert tuple(spy["style_images"][0].shape[-2:]) == expected
+    spy["style_images"].clear()
+    run(smooth_image(48, 64), smooth_image(80, 80, seed=5), encoder, style_size=50, style_scale=scale, steps=1)
+    assert max(spy["style_images"][0].shape[-2:]) == round(50 * scale)
+
+
 @pytest.mark.parametrize("scale, longer", [(0.5, 32), (1.0, 64), (2.0, 128)])
 def test_style_scale_resizes_the_style_image(encoder, spy, scale, longer):
     run(smooth_image(48, 64), smooth_image(80, 80, seed=5), encoder, style_scale=scale, steps=1)
@@ -113,7 +154,8 @@ def test_mask_confines_style_to_its_region(encoder):
 
 def test_empty_mask_means_no_style_term(encoder):
     res = run(smooth_image(64, 64), smooth_image(64, 64, seed=10), encoder, mask=torch.zeros(64, 64), steps=2)
-    assert all(h[k] == 0.0 for h in res.history for k in h if k.startswith("style/"))
+    style_terms = [k for k in res.history[0] if k.startswith("style/")]
+    assert len(style_terms) == 5 and all(h[k] == 0.0 for h in res.history for k in style_terms)  # recorded, all 0
     assert res.history[0]["content/relu4_2"] == 0.0  # init=content and no style: nothing to do
 
 

@@ -10,7 +10,7 @@ import torch
 import nstlib
 from nstlib import content_targets, style_targets, synthesize
 
-from .conftest import smooth_image
+from .helpers import smooth_image
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,70 @@ def test_best_image_has_the_best_loss(encoder, targets):
     res = synthesize(encoder, **targets, init="noise", steps=8, progress=False)
     again = synthesize(encoder, **targets, init=res.image, steps=1, progress=False)
     assert again.history[0]["total"] == pytest.approx(res.best_loss, rel=1e-4)
+
+
+def test_returns_the_best_image_not_the_last(encoder, targets):
+    """Adam with a large step overshoots: the loss rises after the start, and the start is what comes back."""
+    seen = []
+    res = synthesize(encoder, **targets, style_weight=1e3, init="noise", optimizer="adam", lr=0.5, steps=6,
+                     progress=False, callback=lambda step, image, terms: seen.append(image.clone()))
+    totals = [h["total"] for h in res.history]
+    best = totals.index(min(totals))
+    assert best < len(totals) - 1 and totals[-1] > 1.2 * totals[best]  # the last image is clearly worse
+    assert res.best_step == best
+    assert torch.equal(res.image, seen[best]) and not torch.equal(res.image, seen[-1])
+
+
+def test_run_loop_keeps_the_best_image_by_hand():
+    """sum (x - 0.25)^2 from x = 0.5: Adam's first step moves every pixel by lr = 0.2 to 0.3 (the best,
+    0.05^2 per pixel); its momentum then carries the pixels past 0.25 and the loss rises again."""
+    from nstlib.optim import run_loop
+
+    def objective(x):
+        sq = ((x - 0.25) ** 2).sum()
+        return sq, {"sq": sq}
+
+    res = run_loop(objective, torch.full((1, 3, 4, 4), 0.5), steps=6, optimizer="adam", lr=0.2)
+    assert res.history[0]["total"] == pytest.approx(48 * 0.25**2) and res.history[1]["total"] == pytest.approx(48 * 0.05**2)
+    assert res.best_step == 1 and res.history[-1]["total"] > 2 * res.history[1]["total"]
+    torch.testing.assert_close(res.image, torch.full((1, 3, 4, 4), 0.3))
+
+
+@pytest.fixture
+def lbfgs_line_search(monkeypatch):
+    """The line_search_fn of every torch.optim.LBFGS built during the test, in order."""
+    seen: list = []
+
+    class Recording(torch.optim.LBFGS):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            seen.append(self.defaults["line_search_fn"])
+
+    monkeypatch.setattr(torch.optim, "LBFGS", Recording)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "preset_line_search, line_search, expected",
+    [("strong_wolfe", None, "strong_wolfe"), ("strong_wolfe", "none", None),
+     (None, "strong_wolfe", "strong_wolfe"), (None, None, None)],
+)
+def test_transfer_line_search_reaches_lbfgs(encoder, lbfgs_line_search, preset_line_search, line_search, expected):
+    from dataclasses import replace
+
+    from nstlib.defaults import PRESETS
+
+    preset = replace(PRESETS["default"], line_search=preset_line_search)
+    res = nstlib.transfer(smooth_image(32, 32), smooth_image(32, 32, seed=1), preset=preset, line_search=line_search,
+                          size=32, steps=2, encoder=encoder, progress=False)
+    assert lbfgs_line_search and set(lbfgs_line_search) == {expected}
+    assert res.info["line_search"] == expected
+
+
+def test_adam_builds_no_lbfgs(encoder, lbfgs_line_search):
+    nstlib.transfer(smooth_image(32, 32), smooth_image(32, 32, seed=1), optimizer="adam", size=32, steps=2,
+                    encoder=encoder, progress=False)
+    assert lbfgs_line_search == []
 
 
 def test_default_layer_weights(encoder, targets):
