@@ -49,7 +49,7 @@ def _onednn_isa() -> str:
 
 def machine_info() -> dict[str, str]:
     """CPU model, cores, oneDNN ISA, native bf16, torch version and thread count."""
-    from nstlib.vgg import native_bf16
+    from nstlib.speed import native_bf16
 
     return {
         "cpu": _cpu_model(),

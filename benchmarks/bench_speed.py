@@ -38,7 +38,8 @@ from benchmarks import tutorial_nst as T  # noqa: E402
 from benchmarks._common import load_pair, median, print_machine, table, weights_file  # noqa: E402
 from nstlib import VGG19Features, content_targets, style_targets, synthesize  # noqa: E402
 from nstlib.transfer import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS  # noqa: E402
-from nstlib.vgg import LAYER_NAMES, native_bf16  # noqa: E402
+from nstlib.speed import native_bf16  # noqa: E402
+from nstlib.vgg import LAYER_NAMES  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- part 1: tutorial
@@ -314,6 +315,7 @@ def floor_pass(net: nn.Sequential, dtype: torch.dtype, layout: str, x: torch.Ten
 def nstlib_closure(enc: VGG19Features, content: torch.Tensor, cw: dict, sw: dict, ct: dict, st: dict):
     """One evaluation of nstlib's loss + gradient (layer weights cw, sw; targets ct, st), no optimiser."""
     from nstlib.losses import content_loss, style_layer_loss
+    from nstlib.speed import gram_matrix as fast_gram  # layout-aware: the maps are channels-last on CPUs
 
     layout = torch.channels_last if enc.channels_last else torch.contiguous_format
     ct = {k: v.contiguous(memory_format=layout) for k, v in ct.items()}  # as synthesize does, once
@@ -323,7 +325,7 @@ def nstlib_closure(enc: VGG19Features, content: torch.Tensor, cw: dict, sw: dict
     def closure() -> None:
         x.grad = None
         f = enc(x, layers, fast_layout=True)
-        loss = sum(cw[k] * content_loss(f[k], ct[k]) for k in cw) + sum(sw[k] * style_layer_loss(f[k], st[k]) for k in sw)
+        loss = sum(cw[k] * content_loss(f[k], ct[k]) for k in cw) + sum(sw[k] * style_layer_loss(f[k], st[k], fast_gram) for k in sw)
         loss.backward()
 
     return closure

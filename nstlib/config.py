@@ -2,7 +2,10 @@
 
 Environment variables (all optional):
 
-- ``NSTLIB_WEIGHTS``: default VGG-19 weights: ``imagenet``, ``random`` or a path to a state dict.
+- ``NSTLIB_WEIGHTS``: default VGG-19 weights: ``imagenet``, ``random`` or a path to a state dict
+  (see :func:`weights_setting` and :mod:`nstlib.weights`).
+- ``NSTLIB_DOWNLOAD_TIMEOUT``: seconds ``weights="auto"`` waits for the ImageNet download before it
+  falls back to random weights (default 5; see :func:`download_timeout`).
 - ``NSTLIB_QUICK``: ``1`` makes notebooks and demos use small images and few steps (CI, smoke tests).
 - ``NSTLIB_CACHE``: where downloaded paintings are kept (default ``~/.cache/nstlib``).
 - ``NSTLIB_DEVICE``: force a device (``cpu``, ``cuda``, ``mps``); default: the best available.
@@ -17,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["quick_mode", "grading_strict", "pick", "cache_dir", "default_device"]
+__all__ = ["quick_mode", "grading_strict", "pick", "cache_dir", "default_device", "weights_setting",
+           "download_timeout"]
 
 
 def quick_mode() -> bool:
@@ -63,3 +67,17 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def weights_setting() -> str | None:
+    """``$NSTLIB_WEIGHTS`` (stripped), or None when unset or empty: the weights ``weights="auto"`` means."""
+    return os.environ.get("NSTLIB_WEIGHTS", "").strip() or None
+
+
+def download_timeout() -> float:
+    """``$NSTLIB_DOWNLOAD_TIMEOUT`` in seconds (default 5): how long ``weights="auto"`` waits for ImageNet."""
+    value = os.environ.get("NSTLIB_DOWNLOAD_TIMEOUT", "").strip() or "5"
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"NSTLIB_DOWNLOAD_TIMEOUT must be a number of seconds, got {value!r}") from None

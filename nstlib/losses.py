@@ -20,61 +20,18 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["gram_matrix", "content_loss", "style_layer_loss", "tv_loss", "feature_matrix"]
-
-
-def feature_matrix(F: Tensor) -> tuple[Tensor, bool]:
-    """A copy-free 2-D view of feature maps: (B, C, M) for NCHW memory, (B, M, C) for channels-last.
-
-    Returns the view and ``True`` when it is (B, M, C) ("transposed").
-    """
-    B, C, H, W = F.shape
-    if F.is_contiguous():
-        return F.view(B, C, H * W), False  # (B, C, M)
-    if F.is_contiguous(memory_format=torch.channels_last):
-        return F.permute(0, 2, 3, 1).view(B, H * W, C), True  # (B, M, C)
-    return F.reshape(B, C, H * W), False  # (B, C, M), copied
-
-
-class _Gram(torch.autograd.Function):
-    """G = X X^T for feature maps F (B, C, H, W) seen as X (B, C, M); backward is one matmul.
-
-    dL/dX = (dG + dG^T) X, written by the matmul straight into a fresh (B, C, H, W) tensor in F's
-    own memory layout (not a view of a temporary), so that autograd adds the gradient arriving
-    through the next ReLU into it in place instead of allocating another feature-map-sized tensor.
-    """
-
-    @staticmethod
-    def forward(ctx, F: Tensor) -> Tensor:  # type: ignore[override]
-        X, transposed = feature_matrix(F)  # (B, C, M) or (B, M, C)
-        ctx.save_for_backward(F)
-        with torch.autocast(F.device.type, enabled=False):
-            return X.transpose(1, 2) @ X if transposed else X @ X.transpose(1, 2)  # (B, C, C)
-
-    @staticmethod
-    def backward(ctx, dG: Tensor) -> Tensor:  # type: ignore[override]
-        (F,) = ctx.saved_tensors
-        X, transposed = feature_matrix(F)
-        S = dG + dG.transpose(1, 2)  # (B, C, C), symmetric
-        dF = torch.empty_like(F, memory_format=torch.preserve_format)  # (B, C, H, W) in F's layout
-        dX, dX_transposed = feature_matrix(dF)  # a view of dF's memory, (B, C, M) or (B, M, C)
-        with torch.autocast(F.device.type, enabled=False):
-            if dX_transposed == transposed and dX.data_ptr() == dF.data_ptr():
-                torch.matmul(X, S, out=dX) if transposed else torch.matmul(S, X, out=dX)
-            else:  # pragma: no cover - exotic strides: compute, then copy into place
-                B, C, H, W = F.shape
-                dF.copy_((X @ S).view(B, H, W, C).permute(0, 3, 1, 2) if transposed else (S @ X).view(B, C, H, W))
-        return dF
+__all__ = ["gram_matrix", "content_loss", "style_layer_loss", "tv_loss"]
 
 
 def gram_matrix(F: Tensor) -> Tensor:
     """Unnormalised Gram matrix of feature maps: G_ij = sum_k F_ik F_jk.
 
     Args:
-        F: (B, C, H, W) feature maps (any memory layout; float32 or float64).
+        F: (B, C, H, W) feature maps (float32 or float64).
 
     Returns:
-        (B, C, C) Gram matrices, computed in ``F``'s dtype even under autocast.
+        (B, C, C) Gram matrices, computed in ``F``'s dtype even under autocast (a sum of H*W
+        products loses too much in bfloat16).
 
     >>> gram_matrix(torch.tensor([[[[1., 2.]], [[3., 4.]]]]))  # C=2 maps of 1x2 pixels
     tensor([[[ 5., 11.],
@@ -82,7 +39,10 @@ def gram_matrix(F: Tensor) -> Tensor:
     """
     if F.dim() != 4:
         raise ValueError(f"gram_matrix expects feature maps of shape (B, C, H, W), got {tuple(F.shape)}")
-    return _Gram.apply(F)
+    B, C, H, W = F.shape
+    X = F.reshape(B, C, H * W)  # (B, C, M): row i is feature map i, flattened (the papers' F^l)
+    with torch.autocast(F.device.type, enabled=False):
+        return X @ X.transpose(1, 2)  # (B, C, C)
 
 
 def content_loss(F: Tensor, P: Tensor) -> Tensor:
@@ -97,11 +57,7 @@ def content_loss(F: Tensor, P: Tensor) -> Tensor:
     """
     if F.shape[1:] != P.shape[1:]:
         raise ValueError(f"content_loss: feature shapes differ: {tuple(F.shape)} vs target {tuple(P.shape)}")
-    X, t1 = feature_matrix(F)
-    Y, t2 = feature_matrix(P)
-    if t1 != t2:  # mixed memory layouts: compare in the generated image's layout
-        Y = feature_matrix(P.contiguous(memory_format=torch.channels_last if t1 else torch.contiguous_format))[0]
-    return 0.5 * (X - Y).pow(2).sum()
+    return 0.5 * (F - P).pow(2).sum()  # P broadcasts over F's batch
 
 
 def style_layer_loss(F: Tensor, A: Tensor, gram_fn=None) -> Tensor:
@@ -116,7 +72,7 @@ def style_layer_loss(F: Tensor, A: Tensor, gram_fn=None) -> Tensor:
     >>> style_layer_loss(torch.ones(1, 1, 1, 2), torch.zeros(1, 1, 1))  # G = 2, N = 1, M = 2
     tensor(0.2500)
     """
-    B, N, H, W = F.shape
+    _, N, H, W = F.shape
     if A.shape[-2:] != (N, N):
         raise ValueError(f"style_layer_loss: target Gram has shape {tuple(A.shape)}, expected (B, {N}, {N})")
     M = H * W
@@ -140,3 +96,16 @@ def tv_loss(img: Tensor) -> Tensor:
     dh = img[..., 1:, :] - img[..., :-1, :]  # (B, C, H-1, W)
     dw = img[..., :, 1:] - img[..., :, :-1]  # (B, C, H, W-1)
     return dh.pow(2).sum() + dw.pow(2).sum()
+
+
+# Names that moved in the restructure (issue 15): they keep working from here for one version.
+def __getattr__(name: str):
+    if name == "feature_matrix":
+        import warnings
+
+        from . import speed
+
+        warnings.warn("nstlib.losses.feature_matrix moved to nstlib.speed.feature_matrix; the old name goes "
+                      "away in the next version", DeprecationWarning, stacklevel=2)
+        return speed.feature_matrix
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,33 +10,32 @@ Every layer of ``torchvision.models.vgg19().features`` gets the name the papers 
 ``convX_Y`` is the convolution's output *before* its ReLU, ``reluX_Y`` the same map after it.
 ImageNet mean/std normalisation is the first step inside :class:`VGG19Features`, so callers pass
 plain ``[0, 1]`` RGB images. One forward pass returns every requested layer and stops after the
-deepest one.
+deepest one. Convolutions keep a map's size (3x3, padding 1); each pooling halves it
+(:func:`layer_shape`).
 
-Weights (argument ``weights`` or the ``NSTLIB_WEIGHTS`` environment variable):
+Weights (argument ``weights`` or ``$NSTLIB_WEIGHTS``; details in :mod:`nstlib.weights`):
+``"imagenet"`` (torchvision's, downloaded once), a path to a torchvision VGG-19 state dict,
+``"random"`` (seeded, rescaled as Gatys et al. did so activations neither vanish nor explode), or
+``"auto"`` (ImageNet when available, else random with a warning).
 
-- ``"imagenet"``: torchvision's ``VGG19_Weights.IMAGENET1K_V1``, downloaded once into torch's cache.
-- a path to a torchvision-format VGG-19 state dict, loaded with ``torch.load(weights_only=True)``.
-- ``"random"``: seeded random filters, rescaled as Gatys et al. did for their network so that every
-  filter's mean (post-ReLU) activation over an image is 1; activations then neither vanish nor
-  explode through the 16 convolutions. Such a network shows the *mechanics* of style transfer, not
-  what a trained network sees.
-- ``"auto"``: ``$NSTLIB_WEIGHTS`` if set, else ImageNet weights when cached or downloadable within
-  a few seconds, else random weights with a warning that says how to get the real ones.
+Speed: the encoder can compute in channels-last memory and run the backward pass of its
+convolutions in bfloat16 (``precision``); that machinery lives in :mod:`nstlib.speed` and changes
+no feature value.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import urllib.parse
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from . import speed
+from .weights import load_torchvision_state_dict_, load_weights_, resolve_weights
 
 __all__ = [
     "VGG19Features",
@@ -45,8 +44,8 @@ __all__ = [
     "VGG_CONFIGS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
-    "native_bf16",
-    "WeightsError",
+    "pool_count",
+    "layer_shape",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -58,16 +57,6 @@ VGG_CONFIGS: dict[str, list[int | str]] = {
     "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
               512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
-
-# torchvision's VGG19_Weights.IMAGENET1K_V1.url, written out so that `import nstlib` does not import
-# torchvision.models (~1.5 s); the download asks torchvision's weights API (_imagenet_url). Tests and
-# mirrors may point IMAGENET_URL elsewhere; its file name carries the sha256 prefix (<arch>-<prefix>.pth).
-IMAGENET_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-_TORCHVISION_URL = IMAGENET_URL
-
-
-class WeightsError(ValueError):
-    """A weights argument or file that cannot be used as VGG-19 weights."""
 
 
 def vgg_layer_names(arch: str = "vgg19") -> list[str]:
@@ -94,35 +83,30 @@ def vgg_layer_names(arch: str = "vgg19") -> list[str]:
 LAYER_NAMES: tuple[str, ...] = tuple(vgg_layer_names("vgg19"))
 
 
-def native_bf16(device: torch.device | str) -> bool:
-    """True when ``device`` multiplies bfloat16 matrices in hardware (AMX/AVX512-BF16 CPUs, Ampere+ GPUs).
+def pool_count(layer: str) -> int:
+    """How many 2x2 poolings an image passes on its way to ``layer`` (its own included).
 
-    Only then is bf16 autocast faster than float32; elsewhere it is emulated and slower.
+    >>> pool_count("conv1_1"), pool_count("pool1"), pool_count("conv4_2"), pool_count("pool5")
+    (0, 1, 3, 5)
     """
-    device = torch.device(device)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            return False
-        try:  # pre-Ampere GPUs emulate bf16 (slowly); recent torch can tell
-            return torch.cuda.is_bf16_supported(including_emulation=False)
-        except TypeError:  # pragma: no cover - torch < 2.3
-            return torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
-        return False
-    # oneDNN *emulates* bf16 on plain AVX-512 (there it is ~4x slower than float32): require
-    # hardware bf16 (AMX tiles or AVX512-BF16).
-    cpu = torch.cpu
-    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
-        check = getattr(cpu, probe, None)
-        try:
-            if check is not None and check():
-                return True
-        except RuntimeError:  # pragma: no cover
-            pass
-    return False
+    return sum(1 for name in LAYER_NAMES[: LAYER_NAMES.index(layer) + 1] if name.startswith("pool"))
+
+
+def layer_shape(layer: str, height: int, width: int) -> tuple[int, int]:
+    """Spatial size (H_l, W_l) of ``layer``'s feature map for an input of ``height`` x ``width``.
+
+    Convolutions keep the size (3x3, padding 1); each 2x2 pooling halves it, rounding down.
+
+    >>> layer_shape("conv4_2", 256, 200)
+    (32, 25)
+    """
+    for _ in range(pool_count(layer)):
+        height, width = height // 2, width // 2
+    return height, width
 
 
 def _build(pooling: str) -> nn.Sequential:
+    """VGG-19's 37 layers in torchvision's order, each under its Gatys name."""
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     in_ch = 3
     names = iter(LAYER_NAMES)
@@ -137,125 +121,6 @@ def _build(pooling: str) -> nn.Sequential:
     return nn.Sequential(layers)
 
 
-def _resolve_weights(weights: str | os.PathLike) -> str | Path:
-    if isinstance(weights, os.PathLike):
-        return Path(weights)
-    if not isinstance(weights, str):
-        raise WeightsError(
-            f"weights must be 'auto', 'imagenet', 'random' or a path to a VGG-19 state dict, got {weights!r}"
-        )
-    if weights == "auto":
-        env = os.environ.get("NSTLIB_WEIGHTS", "").strip()
-        if env and env != "auto":
-            return _resolve_weights(env)
-        return "auto"
-    if weights in ("imagenet", "random"):
-        return weights
-    path = Path(weights).expanduser()
-    if path.suffix or os.sep in weights or path.exists():
-        return path
-    raise WeightsError(
-        f"unknown weights {weights!r}: use 'auto', 'imagenet', 'random' or a path to a VGG-19 state dict (.pth)"
-    )
-
-
-def _imagenet_url() -> str:
-    """The checkpoint's URL: torchvision's ``VGG19_Weights.IMAGENET1K_V1.url``, or ``IMAGENET_URL`` where
-    that was pointed elsewhere (tests' loopback server, a mirror)."""
-    if IMAGENET_URL != _TORCHVISION_URL:
-        return IMAGENET_URL
-    from torchvision.models import VGG19_Weights  # imported here: ~1.5 s, only when weights are fetched
-
-    return VGG19_Weights.IMAGENET1K_V1.url
-
-
-def _imagenet_cache_file() -> Path:
-    """Where torchvision's weights API keeps the checkpoint: ``torch.hub.get_dir()/checkpoints/<file name>``
-    (``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth``), as ``VGG19_Weights.IMAGENET1K_V1.get_state_dict()``."""
-    name = os.path.basename(urllib.parse.urlparse(_imagenet_url()).path)
-    return Path(torch.hub.get_dir()) / "checkpoints" / name
-
-
-def _download_imagenet(timeout: float) -> Path:
-    """Download torchvision's VGG-19 checkpoint into torch's hub cache (if it is not there yet).
-
-    The download is torchvision's: ``torch.hub.download_url_to_file`` with a progress bar on stderr and
-    the sha256 prefix of the file name checked (``check_hash=True`` in torchvision's weights API). It
-    writes a temporary ``.partial`` file next to the target and renames it only when complete and
-    verified, so a failure leaves no file behind. torch.hub has no timeout of its own: the socket
-    timeout is ``timeout`` seconds (per connect and per read) during the download, then restored.
-
-    Raises:
-        OSError: offline, HTTP errors, timeouts (``weights='auto'`` falls back to random weights).
-        WeightsError: the downloaded file's sha256 does not match (the file is deleted).
-    """
-    target = _imagenet_cache_file()
-    if target.exists():
-        return target
-    url = _imagenet_url()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    match = torch.hub.HASH_REGEX.search(target.name)  # torchvision names files <arch>-<sha256 prefix>.pth
-    prefix = match.group(1) if match else None
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)
-    try:
-        torch.hub.download_url_to_file(url, str(target), hash_prefix=prefix, progress=True)
-    except RuntimeError as err:  # torch.hub's hash check: 'invalid hash value (expected ..., got ...)'
-        raise WeightsError(
-            f"downloaded {url} but its sha256 does not start with {prefix} ({err}): the download is "
-            f"corrupt or was altered, and was deleted. Try again, or copy a good vgg19-dcbb9e9d.pth into "
-            f"{target.parent} or set NSTLIB_WEIGHTS=/path/to/vgg19.pth."
-        ) from None
-    finally:
-        socket.setdefaulttimeout(previous)
-    return target
-
-
-def _torchvision_keys() -> list[tuple[str, str]]:
-    """(torchvision index key, our name) pairs for every conv parameter, e.g. ('0.weight', 'conv1_1.weight')."""
-    pairs = []
-    for i, name in enumerate(LAYER_NAMES):
-        if name.startswith("conv"):
-            pairs += [(f"{i}.weight", f"{name}.weight"), (f"{i}.bias", f"{name}.bias")]
-    return pairs
-
-
-def _pink_noise(size: int, gen: torch.Generator) -> Tensor:
-    """(1, 3, size, size) noise in [0, 1] with a 1/f amplitude spectrum, like natural images."""
-    fy = torch.fft.fftfreq(size).view(-1, 1)
-    fx = torch.fft.rfftfreq(size).view(1, -1)
-    amp = 1.0 / torch.sqrt(fx**2 + fy**2).clamp_min(1.0 / size)  # (size, size // 2 + 1)
-    phase = torch.rand(3, size, size // 2 + 1, generator=gen) * 2 * torch.pi
-    img = torch.fft.irfft2(amp * torch.exp(1j * phase), s=(size, size))  # (3, size, size)
-    img = (img - img.mean()) / (4 * img.std()) + 0.5
-    return img.clamp(0, 1).unsqueeze(0)
-
-
-class _Bf16BackwardConv(torch.autograd.Function):
-    """A VGG 3x3 convolution (padding 1) whose forward runs in float32 and whose backward runs in bf16.
-
-    Why not bf16 in both directions: rounding the *forward* maps to bf16 moves max-pooling's argmax
-    and ReLU's mask, and the input gradient of a style loss at conv5_1 then differs from float32's
-    by ~40 % (measured on VGG-19, 128 px); after 160 L-BFGS evaluations the paper configuration
-    ended 12-22 % above the float32 loss. The *backward* in bf16 (grad_output and filters rounded,
-    products accumulated in float32 by oneDNN) changes that gradient by < 1 %. The backward is half
-    of the work, so on hardware with native bf16 this buys up to 2x on it at float32's accuracy.
-    Filters are frozen: no gradient for them.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, weight_bf16: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(weight_bf16)
-        ctx.input_shape = x.shape
-        return F.conv2d(x, weight, bias, padding=1)  # (B, C_out, H, W), float32
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
-        (weight_bf16,) = ctx.saved_tensors
-        g = torch.nn.grad.conv2d_input(ctx.input_shape, weight_bf16, grad_out.to(torch.bfloat16), padding=1)
-        return g.float(), None, None, None  # (B, C_in, H, W)
-
-
 class VGG19Features(nn.Module):
     """VGG-19's convolutional part with named layers; frozen; input normalisation inside.
 
@@ -264,17 +129,18 @@ class VGG19Features(nn.Module):
         pooling: ``"max"`` (torchvision) or ``"avg"`` (Gatys et al. 2016 report that average
             pooling gives slightly more appealing results).
         precision: ``"auto"`` runs the backward pass of the convolutions in bfloat16 on CPUs
-            with native bf16 (AMX / AVX512-BF16) and everything in float32 elsewhere (on GPUs the
-            bf16 backward was measured slower); ``"fp32"`` or ``"bf16"`` force it. The forward pass, and so every feature
-            map and loss value, is always float32 (see :class:`_Bf16BackwardConv` for why).
+            with native bf16 (AMX / AVX512-BF16) and everything in float32 elsewhere; ``"fp32"`` or
+            ``"bf16"`` force it. The forward pass, and so every feature map and loss value, is always
+            float32 (see :class:`nstlib.speed.Bf16BackwardConv` for why).
         device: where the weights live (default: :func:`nstlib.config.default_device`).
         seed: seed of the random weights (``weights="random"`` only).
+        normalize: apply Gatys' normalisation (each filter's mean activation over the calibration
+            photos becomes 1; :mod:`nstlib.calibration`).
 
-    Speed (measurements in ``docs/performance.md``): on CPUs the maps are computed in channels-last
-    memory layout, oneDNN's native one (attribute :attr:`channels_last`; the filters are stored in
-    it too). In bf16 mode the bf16 filters are cast once and cached, not at every call, and the convs
-    in :attr:`fp32_convs` (default ``{"conv1_1"}``: 3 input channels, <1% of the work) stay float32
-    so that the gradient reaching the pixels themselves is not rounded to bf16's 8 significant bits.
+    Speed (:mod:`nstlib.speed`): on CPUs the maps are computed in channels-last memory layout
+    (attribute :attr:`channels_last`). In bf16 mode the convs in :attr:`fp32_convs` (default
+    ``{"conv1_1"}``: 3 input channels, <1% of the work) stay float32 so that the gradient reaching
+    the pixels themselves is not rounded to bf16's 8 significant bits.
 
     Example::
 
@@ -283,6 +149,8 @@ class VGG19Features(nn.Module):
     """
 
     layer_names: tuple[str, ...] = LAYER_NAMES
+    mean: Tensor  # (1, 3, 1, 1) buffers: ImageNet statistics
+    std: Tensor
 
     def __init__(
         self,
@@ -304,7 +172,8 @@ class VGG19Features(nn.Module):
         self.features = _build(pooling)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-        self.weights_source = self._load_weights(_resolve_weights(weights), seed)
+        #: "imagenet", "random (seed 0)", a file path, ... (see nstlib.weights.load_weights_)
+        self.weights_source = load_weights_(self.features, resolve_weights(weights), seed)
         #: True when Gatys' normalisation was applied (see :mod:`nstlib.calibration`)
         self.normalized = False
         #: seconds the calibration pass took (0 when the means came from the cache or normalize=False)
@@ -320,31 +189,26 @@ class VGG19Features(nn.Module):
         device = default_device(device)
         self.to(device)
         self.device = device
-        if precision == "auto":
-            # bf16 backward only on CPUs with native bf16 (AMX / AVX512-BF16). On an H200 (torch 2.11,
-            # 512 px, paper configuration) it was measured slower than float32: 7.5 vs 5.1 ms per
-            # loss + gradient evaluation (docs/performance.md), so GPUs stay in float32.
-            precision = "bf16" if device.type == "cpu" and native_bf16(device) else "fp32"
-        self.precision = precision
-        self._bf16_cache: dict[str, tuple[tuple[int, int, torch.device], Tensor]] = {}
+        # speed settings (nstlib.speed); none of them changes a feature value
+        self.precision = speed.auto_precision(device) if precision == "auto" else precision
+        self._bf16_filters = speed.Bf16FilterCache()
         #: convolutions kept in float32 when ``precision == "bf16"`` (see the class docstring)
         self.fp32_convs: frozenset[str] = frozenset({"conv1_1"})
-        self.channels_last = device.type == "cpu" or precision == "bf16"
+        self.channels_last = device.type == "cpu" or self.precision == "bf16"
 
     @property
     def channels_last(self) -> bool:
         """Compute in channels-last memory layout (default: on CPUs, and with bf16 on GPUs).
 
-        Setting it also stores the filters in that layout: a convolution would otherwise convert
-        them at every call (measured: ~5% of a forward+backward pass at 256 px).
+        Setting it also stores the filters in that layout (:func:`nstlib.speed.set_channels_last`).
         """
         return self._channels_last
 
     @channels_last.setter
     def channels_last(self, value: bool) -> None:
         self._channels_last = bool(value)
-        self.features.to(memory_format=torch.channels_last if value else torch.contiguous_format)
-        self._bf16_cache.clear()
+        speed.set_channels_last(self.features, self._channels_last)
+        self._bf16_filters.clear()
 
     # ------------------------------------------------------------------ weights
     def _normalize(self) -> None:
@@ -362,109 +226,9 @@ class VGG19Features(nn.Module):
         """True when the network carries random (untrained) filters."""
         return self.weights_source.startswith("random")
 
-    def _load_weights(self, weights: str | Path, seed: int) -> str:
-        if weights == "auto":
-            try:
-                path = _download_imagenet(timeout=float(os.environ.get("NSTLIB_DOWNLOAD_TIMEOUT", "5")))
-            except (OSError, WeightsError) as err:
-                warnings.warn(
-                    "nstlib: pretrained VGG-19 weights are not available "
-                    f"({type(err).__name__}: {err}); using RANDOM weights instead. Results show the "
-                    "mechanics of style transfer, not what a trained network sees. To get the real "
-                    "weights, run once with internet access: "
-                    "python -c \"import nstlib; nstlib.VGG19Features(weights='imagenet')\" "
-                    "or copy vgg19-dcbb9e9d.pth into "
-                    f"{_imagenet_cache_file().parent} or set NSTLIB_WEIGHTS=/path/to/vgg19.pth.",
-                    stacklevel=3,
-                )
-                self._init_random(seed)
-                return f"random (seed {seed}; imagenet unavailable)"
-            self._load_state_file(path)
-            return "imagenet"
-        if weights == "imagenet":
-            self._load_state_file(_download_imagenet(timeout=60.0))
-            return "imagenet"
-        if weights == "random":
-            self._init_random(seed)
-            return f"random (seed {seed})"
-        self._load_state_file(Path(weights))
-        return str(weights)
-
-    def _load_state_file(self, path: Path) -> None:
-        if not path.is_file():
-            raise WeightsError(
-                f"weights file {str(path)!r} does not exist (or is not a file); pass an existing "
-                "torchvision VGG-19 state dict, or weights='imagenet' / 'random'"
-            )
-        try:
-            try:  # memory-mapped: the classifier's ~480 MB of a full checkpoint is never read into RAM
-                state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError:  # legacy (pre-zipfile) checkpoints cannot be memory-mapped
-                state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - torch raises many kinds here
-            raise WeightsError(
-                f"could not read weights file {str(path)!r} as a PyTorch state dict "
-                f"({type(err).__name__}: {err}); expected the file torchvision's vgg19().state_dict() saves"
-            ) from None
-        self.load_torchvision_state_dict(state, source=str(path))
-
     def load_torchvision_state_dict(self, state: object, source: str = "state dict") -> None:
         """Copy the conv filters of a torchvision VGG-19 state dict (full model or ``.features``)."""
-        if not isinstance(state, dict):
-            raise WeightsError(f"{source}: expected a dict of tensors (a state dict), got {type(state).__name__}")
-        if any(k.startswith("features.") for k in state):
-            state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
-        own = self.features.state_dict()
-        new = {}
-        for tv_key, our_key in _torchvision_keys():
-            if tv_key not in state:
-                raise WeightsError(
-                    f"{source} is not a VGG-19 state dict: key 'features.{tv_key}' ({our_key}) is missing. "
-                    "Expected torchvision.models.vgg19().state_dict() (keys 'features.0.weight' ... "
-                    "'features.34.bias')."
-                )
-            tensor = state[tv_key]
-            if not isinstance(tensor, Tensor) or tensor.shape != own[our_key].shape:
-                got = tuple(tensor.shape) if isinstance(tensor, Tensor) else type(tensor).__name__
-                raise WeightsError(
-                    f"{source} is not a VGG-19 state dict: 'features.{tv_key}' ({our_key}) has shape "
-                    f"{got}, expected {tuple(own[our_key].shape)}"
-                )
-            if not bool(torch.isfinite(tensor).all()):
-                raise WeightsError(f"{source}: 'features.{tv_key}' ({our_key}) contains NaN or inf values; "
-                                   "the file is corrupt. Download or save it again.")
-            new[our_key] = tensor.float()
-        self.features.load_state_dict(new)
-
-    @torch.no_grad()
-    def _init_random(self, seed: int, size: int = 128) -> None:
-        """Seeded random filters whose activations neither vanish nor explode through 16 convolutions.
-
-        Layer by layer on a calibration image (seeded 1/f "pink" noise of ``size`` px, whose power
-        spectrum falls off like that of natural photographs): Kaiming-normal filters; each filter is
-        then standardised (bias -mu/sigma, weights / sigma, so its pre-activation has mean 0 and
-        standard deviation 1: no filter is dead or dominant), and finally rescaled as Gatys et al.
-        rescaled their network: the mean post-ReLU activation of every filter over the image is 1.
-        Without the standardisation a few nearly-dead filters get huge gains and deep layers'
-        Gram matrices differ from shallow ones by ~10 orders of magnitude.
-        """
-        gen = torch.Generator().manual_seed(seed)
-        x = _pink_noise(size, gen)  # (1, 3, size, size) in [0, 1]
-        x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        for module in self.features:
-            if isinstance(module, nn.Conv2d):
-                fan_in = module.in_channels * 9
-                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
-                module.bias.zero_()
-                pre = module(x)  # (1, C, H, W)
-                mu, sigma = pre.mean(dim=(0, 2, 3)), pre.std(dim=(0, 2, 3)).clamp_min(1e-6)  # (C,)
-                module.weight.div_(sigma.view(-1, 1, 1, 1))
-                module.bias.copy_(-mu / sigma)
-                mean = F.relu(module(x)).mean(dim=(0, 2, 3))  # (C,), about 0.4 after standardising
-                scale = 1.0 / mean.clamp_min(1e-3)
-                module.weight.mul_(scale.view(-1, 1, 1, 1))
-                module.bias.mul_(scale)
-            x = module(x)
+        load_torchvision_state_dict_(self.features, state, source)
 
     # ------------------------------------------------------------------ forward
     def check_layers(self, layers: Iterable[str]) -> list[str]:
@@ -497,21 +261,13 @@ class VGG19Features(nn.Module):
         >>> VGG19Features.min_size(VGG19Features, ["conv1_1"]), VGG19Features.min_size(VGG19Features, ["pool5"])
         (1, 32)
         """
-        deepest = max(LAYER_NAMES.index(name) for name in layers)
-        pools = sum(1 for name in LAYER_NAMES[: deepest + 1] if name.startswith("pool"))
-        return 2**pools
+        return 2 ** max(pool_count(name) for name in layers)
 
-    def _bf16_weight(self, name: str, conv: nn.Conv2d) -> Tensor:
-        """``conv``'s filters in bfloat16 (for the backward pass), cast once and cached until they change."""
-        key = (conv.weight.data_ptr(), conv.weight._version, conv.weight.device)
-        hit = self._bf16_cache.get(name)
-        if hit is None or hit[0] != key:
-            weight = conv.weight.detach().to(torch.bfloat16)
-            if self.channels_last:
-                weight = weight.contiguous(memory_format=torch.channels_last)
-            hit = (key, weight)
-            self._bf16_cache[name] = hit
-        return hit[1]
+    def _conv(self, name: str, conv: nn.Conv2d, x: Tensor) -> Tensor:
+        """``conv(x)`` in float32; in bf16 mode its backward pass runs in bfloat16 (nstlib.speed)."""
+        if self.precision == "bf16" and name not in self.fp32_convs:
+            return speed.bf16_backward_conv(x, name, conv, self._bf16_filters)
+        return conv(x.float())
 
     def forward(self, x: Tensor, layers: Sequence[str] | str, *, fast_layout: bool = False) -> dict[str, Tensor]:
         """Features of ``x`` at ``layers``, computed in one pass that stops after the deepest one.
@@ -521,8 +277,8 @@ class VGG19Features(nn.Module):
             layers: names such as ``["conv4_2", "relu1_1"]`` (see :data:`LAYER_NAMES`).
             fast_layout: return the maps in the layout they were computed in (channels-last on
                 CPUs) instead of contiguous NCHW; saves a copy per layer and per backward pass.
-                :mod:`nstlib.losses` accepts both; ``.view`` on channels-last maps fails, so the
-                default gives plain contiguous tensors.
+                The losses accept both; ``.view`` on channels-last maps fails, so the default
+                gives plain contiguous tensors.
 
         Returns:
             ``{name: (B, C_l, H_l, W_l) float32 tensor}`` in the order of ``layers``.
@@ -534,25 +290,21 @@ class VGG19Features(nn.Module):
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(x.shape)}")
         self.check_size(x.shape[-2], x.shape[-1], layers)
         wanted = set(layers)
-        deepest_idx = max(LAYER_NAMES.index(name) for name in layers)
-        bf16 = self.precision == "bf16"
+        deepest = max(LAYER_NAMES.index(name) for name in layers)
         x = (x.to(self.mean.device, torch.float32) - self.mean) / self.std  # (B, 3, H, W)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = speed.to_layout(x, self.channels_last)  # same values, maybe another order in memory
         out: dict[str, Tensor] = {}
         for idx, (name, module) in enumerate(self.features.named_children()):
             if isinstance(module, nn.ReLU):
                 # A requested convX_Y keeps its pre-ReLU values: ReLU out of place there.
                 x = F.relu(x, inplace=f"conv{name[4:]}" not in wanted)
-            elif bf16 and isinstance(module, nn.Conv2d) and name not in self.fp32_convs:
-                x = _Bf16BackwardConv.apply(x.float(), module.weight, module.bias, self._bf16_weight(name, module))
             elif isinstance(module, nn.Conv2d):
-                x = module(x.float())
+                x = self._conv(name, module, x)  # (B, C_l, H_l, W_l)
             else:
-                x = module(x)
+                x = module(x)  # pooling: (B, C, H/2, W/2)
             if name in wanted:
                 out[name] = x
-            if idx == deepest_idx:
+            if idx == deepest:
                 break
         fmt = torch.preserve_format if fast_layout else torch.contiguous_format
         return {name: out[name].to(torch.float32, memory_format=fmt) for name in layers}
@@ -560,3 +312,31 @@ class VGG19Features(nn.Module):
     def extra_repr(self) -> str:
         return (f"weights={self.weights_source!r}, pooling={self.pooling!r}, precision={self.precision!r}, "
                 f"normalized={self.normalized}")
+
+
+# Names that moved in the restructure (issue 15): they keep working from here for one version.
+_MOVED = {
+    "native_bf16": ("nstlib.speed", "native_bf16"),
+    "_Bf16BackwardConv": ("nstlib.speed", "Bf16BackwardConv"),
+    "WeightsError": ("nstlib.weights", "WeightsError"),
+    "IMAGENET_URL": ("nstlib.weights", "IMAGENET_URL"),
+    "_imagenet_url": ("nstlib.weights", "imagenet_url"),
+    "_imagenet_cache_file": ("nstlib.weights", "imagenet_cache_file"),
+    "_download_imagenet": ("nstlib.weights", "download_imagenet"),
+    "_pink_noise": ("nstlib.weights", "pink_noise"),
+}
+
+
+def __getattr__(name: str):
+    if name == "_resolve_weights":  # private; nstlib.transfer still imports it from here
+        from .weights import resolve_weights
+
+        return resolve_weights
+    if name in _MOVED:
+        import importlib
+
+        module, new = _MOVED[name]
+        warnings.warn(f"nstlib.vgg.{name} moved to {module}.{new}; the old name goes away in the next version",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(module), new)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,6 +58,16 @@ def test_content_loss_mixed_layouts():
     assert got.item() == pytest.approx(expected, rel=1e-5)
 
 
+def test_content_loss_one_target_for_a_batch():
+    """A (1, C, H, W) target is compared with every image of the batch: the sum of per-image losses."""
+    g = torch.Generator().manual_seed(5)
+    F, P = torch.randn(3, 2, 4, 5, generator=g, dtype=torch.float64), torch.randn(1, 2, 4, 5, generator=g, dtype=torch.float64)
+    expected = sum(0.5 * float(((F[b] - P[0]) ** 2).sum()) for b in range(3))
+    assert content_loss(F, P).item() == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="feature shapes differ"):
+        content_loss(F, P[:, :1])
+
+
 def test_style_layer_loss_formula():
     g = torch.Generator().manual_seed(2)
     F = torch.randn(1, 3, 2, 4, generator=g, dtype=torch.float64)

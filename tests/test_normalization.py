@@ -15,9 +15,10 @@ import torchvision
 
 import nstlib
 from nstlib.calibration import CALIBRATION_IMAGES, DeadFiltersWarning
-from nstlib.vgg import IMAGENET_MEAN, IMAGENET_STD, LAYER_NAMES, VGG19Features, WeightsError
+from nstlib.vgg import IMAGENET_MEAN, IMAGENET_STD, LAYER_NAMES, VGG19Features
+from nstlib.weights import WeightsError
 
-from .conftest import smooth_image
+from .helpers import smooth_image
 
 CONV_INDEX = {name: i for i, name in enumerate(LAYER_NAMES) if name.startswith("conv")}  # torchvision index
 

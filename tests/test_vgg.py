@@ -1,23 +1,21 @@
-"""VGG19Features against torchvision's vgg19().features applied step by step."""
+"""VGG19Features against torchvision's vgg19().features applied step by step.
+
+Weight sources are tested in test_weights.py, the speed machinery (bf16, channels-last) in test_speed.py.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import http.server
-import threading
-import time
+import importlib
 import warnings
 
 import pytest
 import torch
 import torchvision
 
-import nstlib.vgg as vgg
 from nstlib import LAYER_NAMES, VGG19Features
-from nstlib.losses import style_layer_loss
-from nstlib.vgg import WeightsError, vgg_layer_names
+from nstlib.vgg import layer_shape, pool_count, vgg_layer_names
 
-from .conftest import smooth_image
+from .helpers import smooth_image
 
 
 def torchvision_steps(model: torch.nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
@@ -88,104 +86,6 @@ def test_requested_conv_output_survives_later_relu(encoder):
     assert (both["conv1_1"] < 0).any()
 
 
-def test_random_weights_keep_activations_alive():
-    """Gatys' rescaling: every filter's mean activation is 1 on the calibration image; on a new image
-    the activations at every depth stay within a sane band (they neither vanish nor explode)."""
-    from nstlib import load_image
-
-    enc = VGG19Features(weights="random", precision="fp32", device="cpu")
-    x = load_image("astronaut", size=128)
-    with torch.no_grad():
-        feats = enc(x, [f"relu{b}_1" for b in range(1, 6)])
-    for name, f in feats.items():
-        mean = f.mean().item()
-        assert 0.1 < mean < 20.0, (name, mean)  # vanishing: ~0, exploding: >> 1e3
-
-
-def test_random_weights_are_seeded():
-    a = VGG19Features(weights="random", seed=3, precision="fp32", device="cpu")
-    b = VGG19Features(weights="random", seed=3, precision="fp32", device="cpu")
-    c = VGG19Features(weights="random", seed=4, precision="fp32", device="cpu")
-    assert torch.equal(a.features.conv3_1.weight, b.features.conv3_1.weight)
-    assert not torch.equal(a.features.conv3_1.weight, c.features.conv3_1.weight)
-
-
-def test_bf16_precision_returns_float32_close_to_fp32(tv_state_path):
-    x = smooth_image(64, 64)
-    fp32 = VGG19Features(weights=tv_state_path, precision="fp32", device="cpu")
-    bf16 = VGG19Features(weights=tv_state_path, precision="bf16", device="cpu")
-    a, b = fp32(x, ["conv4_2"])["conv4_2"], bf16(x, ["conv4_2"])["conv4_2"]
-    assert b.dtype == torch.float32
-    assert ((a - b).norm() / a.norm()).item() < 0.05
-
-
-def _cpuinfo_flags() -> set[str] | None:
-    try:
-        text = open("/proc/cpuinfo", encoding="utf-8").read()
-    except OSError:
-        return None
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), None)
-    return set(line.split(":", 1)[1].split()) if line else None
-
-
-def test_native_bf16_matches_the_cpu_flags():
-    """bf16 counts as native only with AMX or AVX512-BF16 (read from the kernel, not from torch)."""
-    flags = _cpuinfo_flags()
-    if flags is None:
-        pytest.skip("no /proc/cpuinfo flags on this system")
-    expected = bool({"amx_bf16", "avx512_bf16"} & flags)
-    assert vgg.native_bf16("cpu") is expected
-    assert vgg.native_bf16("meta") is False
-
-
-@pytest.mark.parametrize("native", [True, False])
-def test_auto_precision_is_bf16_only_where_native(monkeypatch, native):
-    """'auto' never picks emulated bf16 (4-5x slower than fp32 on AVX-512 without BF16)."""
-    monkeypatch.setattr(vgg, "native_bf16", lambda device: native)
-    enc = VGG19Features(weights="random", precision="auto", device="cpu")
-    assert enc.precision == ("bf16" if native else "fp32")
-    assert VGG19Features(weights="random", precision="fp32", device="cpu").precision == "fp32"
-
-
-@pytest.mark.parametrize("layer", ["conv3_1", "conv5_1"])
-def test_bf16_mode_keeps_features_exact_and_the_style_gradient_within_2_percent(tv_state_path, layer):
-    """bf16 mode: forward in float32 (features bit-identical), backward convolutions in bf16.
-
-    Oracle: torchvision's layers in float64 with the style loss written out by hand.
-    """
-    model = torchvision.models.vgg19()
-    model.load_state_dict(torch.load(tv_state_path, weights_only=True))
-    feats64 = model.features.eval().double()
-    idx = LAYER_NAMES.index(layer)
-    x, style = smooth_image(64, 64, seed=1), smooth_image(64, 64, seed=2)
-
-    def style_loss64(img: torch.Tensor, A: torch.Tensor | None = None):
-        Fm = torchvision_steps(feats64[: idx + 1], img.double())[idx]  # (1, N, H, W)
-        N, M = Fm.shape[1], Fm.shape[2] * Fm.shape[3]
-        Fm = Fm.reshape(N, M)
-        G = Fm @ Fm.T  # (N, N)
-        return G if A is None else ((G - A) ** 2).sum() / (4 * N**2 * M**2)
-
-    with torch.no_grad():
-        A = style_loss64(style)
-    xr = x.clone().double().requires_grad_(True)
-    style_loss64(xr, A).backward()
-    expected = xr.grad.float()
-
-    grads, feats = {}, {}
-    for precision in ("fp32", "bf16"):
-        enc = VGG19Features(weights=tv_state_path, precision=precision, device="cpu", normalize=False)
-        xi = x.clone().requires_grad_(True)
-        f = enc(xi, [layer])[layer]
-        feats[precision] = f.detach()
-        style_layer_loss(f, A.float()[None]).backward()
-        grads[precision] = xi.grad
-    assert torch.equal(feats["bf16"], feats["fp32"])  # the forward pass is float32 in both modes
-    rel = {p: ((g - expected).norm() / expected.norm()).item() for p, g in grads.items()}
-    assert rel["fp32"] < 1e-4, rel
-    assert 0 < rel["bf16"] < 0.02, rel  # > 0: the backward really ran in bf16
-
-
 def test_unknown_layer_lists_valid_names(encoder):
     with pytest.raises(ValueError, match=r"\['conv6_1'\]; valid names are: conv1_1, relu1_1"):
         encoder(smooth_image(32, 32), ["conv4_2", "conv6_1"])
@@ -198,187 +98,40 @@ def test_image_too_small_names_minimum(encoder):
         encoder(torch.rand(1, 3, 1, 1), ["pool5"])
 
 
-def test_weights_file_that_is_not_vgg19(tmp_path):
-    bad = tmp_path / "resnet.pth"
-    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, bad)
-    with pytest.raises(WeightsError, match="is not a VGG-19 state dict.*features.0.weight"):
-        VGG19Features(weights=bad)
-    vgg16 = tmp_path / "vgg16.pth"
-    torch.save(torchvision.models.vgg16().features.state_dict(), vgg16)
-    with pytest.raises(WeightsError, match="is not a VGG-19 state dict: key 'features.16.weight'"):
-        VGG19Features(weights=vgg16)
-    wrong_shape = tmp_path / "wrong_shape.pth"
-    state = torchvision.models.vgg19().features.state_dict()
-    state["0.weight"] = torch.zeros(64, 3, 5, 5)  # the lecture's slip: conv1_1 is 3x3, not 5x5
-    torch.save(state, wrong_shape)
-    with pytest.raises(WeightsError, match=r"has shape \(64, 3, 5, 5\), expected \(64, 3, 3, 3\)"):
-        VGG19Features(weights=wrong_shape)
-    junk = tmp_path / "junk.pth"
-    junk.write_bytes(b"not a pickle")
-    with pytest.raises(WeightsError, match="could not read weights file"):
-        VGG19Features(weights=junk)
-    with pytest.raises(WeightsError, match="does not exist"):
-        VGG19Features(weights=tmp_path / "missing.pth")
+@pytest.mark.parametrize("size", [(37, 64), (64, 37), (224, 200)])
+def test_layer_shape_matches_torchvision_maps(size):
+    """layer_shape / pool_count / min_size against the map sizes torchvision's own layers produce."""
+    feats = torchvision.models.vgg19().features.eval()
+    h = torch.zeros(1, 3, *size)
+    with torch.no_grad():
+        for name, layer in zip(LAYER_NAMES, feats):
+            h = layer(h)
+            assert layer_shape(name, *size) == tuple(h.shape[-2:]), name
+            pools = sum(isinstance(m, torch.nn.MaxPool2d) for m in feats[: LAYER_NAMES.index(name) + 1])
+            assert pool_count(name) == pools
+            assert VGG19Features.min_size(VGG19Features, [name, "conv1_1"]) == 2**pools
 
 
-def test_features_only_state_dict_loads(tv_state_path, tmp_path):
-    full = torch.load(tv_state_path, weights_only=True)
-    only = {k[len("features."):]: v for k, v in full.items() if k.startswith("features.")}
-    torch.save(only, tmp_path / "features.pth")
-    a = VGG19Features(weights=tv_state_path, precision="fp32", device="cpu")
-    b = VGG19Features(weights=tmp_path / "features.pth", precision="fp32", device="cpu")
-    assert torch.equal(a.features.conv5_4.weight, b.features.conv5_4.weight)
+MOVED = [  # old path, new module, new name (issue 15)
+    ("nstlib.vgg", "native_bf16", "nstlib.speed", "native_bf16"),
+    ("nstlib.vgg", "_Bf16BackwardConv", "nstlib.speed", "Bf16BackwardConv"),
+    ("nstlib.vgg", "WeightsError", "nstlib.weights", "WeightsError"),
+    ("nstlib.vgg", "IMAGENET_URL", "nstlib.weights", "IMAGENET_URL"),
+    ("nstlib.vgg", "_imagenet_url", "nstlib.weights", "imagenet_url"),
+    ("nstlib.vgg", "_imagenet_cache_file", "nstlib.weights", "imagenet_cache_file"),
+    ("nstlib.vgg", "_download_imagenet", "nstlib.weights", "download_imagenet"),
+    ("nstlib.vgg", "_pink_noise", "nstlib.weights", "pink_noise"),
+    ("nstlib.losses", "feature_matrix", "nstlib.speed", "feature_matrix"),
+]
 
 
-def test_env_var_selects_weights(monkeypatch, tv_state_path):
-    monkeypatch.setenv("NSTLIB_WEIGHTS", str(tv_state_path))
-    enc = VGG19Features(precision="fp32", device="cpu")
-    assert enc.weights_source == str(tv_state_path) and not enc.is_random
-    monkeypatch.setenv("NSTLIB_WEIGHTS", "random")
-    assert VGG19Features(device="cpu").is_random
-
-
-class _Server:
-    """A local HTTP server on 127.0.0.1 serving one payload (or stalling)."""
-
-    def __init__(self, payload: bytes, stall: float = 0.0):
-        self.hits = 0
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                outer.hits += 1
-                if stall:
-                    time.sleep(stall)
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                try:
-                    self.wfile.write(payload)
-                except OSError:  # the client gave up (timeout test)
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def test_imagenet_download_verifies_and_caches(tv_state_path, tmp_path, monkeypatch):
-    payload = tv_state_path.read_bytes()
-    prefix = hashlib.sha256(payload).hexdigest()[:8]
-    server = _Server(payload)
-    try:
-        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-        monkeypatch.setattr(vgg, "IMAGENET_URL", f"{server.url}/vgg19-{prefix}.pth")
-        enc = VGG19Features(weights="imagenet", precision="fp32", device="cpu", normalize=False)
-        assert enc.weights_source == "imagenet"
-        ref = torch.load(tv_state_path, weights_only=True)["features.0.weight"]
-        assert torch.equal(enc.features.conv1_1.weight, ref)
-        VGG19Features(weights="imagenet", device="cpu")  # second time: from the cache
-        assert server.hits == 1
-        # a corrupted download (hash prefix mismatch) leaves no file behind
-        monkeypatch.setattr(vgg, "IMAGENET_URL", f"{server.url}/vgg19-00000000.pth")
-        with pytest.raises(WeightsError, match="sha256"):
-            VGG19Features(weights="imagenet", device="cpu")
-        assert not list((tmp_path / "torch" / "hub" / "checkpoints").glob("vgg19-00000000*"))
-    finally:
-        server.close()
-
-
-def test_auto_falls_back_to_random_quickly_when_offline(tmp_path, monkeypatch):
-    server = _Server(b"x", stall=20.0)
-    try:
-        monkeypatch.delenv("NSTLIB_WEIGHTS", raising=False)
-        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-        monkeypatch.setenv("NSTLIB_DOWNLOAD_TIMEOUT", "0.5")
-        monkeypatch.setattr(vgg, "IMAGENET_URL", f"{server.url}/vgg19-12345678.pth")
-        start = time.perf_counter()
-        with pytest.warns(UserWarning, match="RANDOM weights.*NSTLIB_WEIGHTS"):
-            enc = VGG19Features(weights="auto", device="cpu")
-        assert enc.is_random
-        assert time.perf_counter() - start < 9.0  # the server stalls for 20 s: we did not wait for it
-    finally:
-        server.close()
-
-
-# ---------------------------------------------------------------- torchvision's weights API (issue 16)
-
-
-def test_imagenet_url_and_cache_file_are_torchvisions(tmp_path, monkeypatch):
-    """The checkpoint comes from VGG19_Weights.IMAGENET1K_V1 and lands where its get_state_dict() caches it."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
-    url = torchvision.models.VGG19_Weights.IMAGENET1K_V1.url
-    assert vgg.IMAGENET_URL == url == "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-    assert vgg._imagenet_url() == url
-    assert vgg._imagenet_cache_file() == tmp_path / "th" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
-    monkeypatch.setattr(vgg, "IMAGENET_URL", "http://127.0.0.1:9/mirror/vgg19-0123abcd.pth")  # a mirror wins
-    assert vgg._imagenet_cache_file() == tmp_path / "th" / "hub" / "checkpoints" / "vgg19-0123abcd.pth"
-
-
-def _small_checkpoint() -> bytes:
-    """A small seeded state dict saved as torch.save writes it (stands in for the 548 MB checkpoint)."""
-    import io
-
-    gen = torch.Generator().manual_seed(16)
-    buf = io.BytesIO()
-    torch.save({"features.0.weight": torch.randn(64, 3, 3, 3, generator=gen)}, buf)
-    return buf.getvalue()
-
-
-def test_download_prints_a_progress_bar_and_caches(tmp_path, monkeypatch, capsys):
-    payload = _small_checkpoint()
-    prefix = hashlib.sha256(payload).hexdigest()[:8]
-    server = _Server(payload)
-    try:
-        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
-        monkeypatch.setattr(vgg, "IMAGENET_URL", f"{server.url}/vgg19-{prefix}.pth")
-        path = vgg._download_imagenet(timeout=10.0)
-        err = capsys.readouterr().err
-        assert path == tmp_path / "th" / "hub" / "checkpoints" / f"vgg19-{prefix}.pth"
-        assert path.read_bytes() == payload
-        assert "100%" in err and f"{len(payload) / 1024:.2f}k/{len(payload) / 1024:.2f}k" in err, err  # tqdm's bar
-        assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no .partial left
-        assert vgg._download_imagenet(timeout=10.0) == path and server.hits == 1  # second time: the cache
-        assert capsys.readouterr().err == ""
-    finally:
-        server.close()
-
-
-def test_download_with_a_wrong_hash_is_deleted_and_explained(tmp_path, monkeypatch):
-    server = _Server(_small_checkpoint())
-    try:
-        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
-        monkeypatch.setattr(vgg, "IMAGENET_URL", f"{server.url}/vgg19-dcbb9e9d.pth")  # the real name, other bytes
-        with pytest.raises(WeightsError, match=r"sha256 does not start with dcbb9e9d .*corrupt.*deleted.*NSTLIB_WEIGHTS"):
-            vgg._download_imagenet(timeout=10.0)
-        assert server.hits == 1
-        assert list((tmp_path / "th" / "hub" / "checkpoints").iterdir()) == []  # neither the file nor a .partial
-    finally:
-        server.close()
-
-
-def test_download_times_out_leaves_nothing_and_restores_the_socket_timeout(tmp_path, monkeypatch):
-    import socket
-
-    server = _Server(b"x", stall=20.0)
-    try:
-        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
-        monkeypatch.setattr(vgg, "IMAGENET_URL", f"{server.url}/vgg19-12345678.pth")
-        socket.setdefaulttimeout(None)
-        start = time.perf_counter()
-        with pytest.raises(OSError, match="timed out"):
-            vgg._download_imagenet(timeout=0.5)
-        assert time.perf_counter() - start < 9.0  # the server stalls for 20 s
-        assert socket.getdefaulttimeout() is None  # the process-wide timeout is put back
-        assert list((tmp_path / "th" / "hub" / "checkpoints").iterdir()) == []
-    finally:
-        socket.setdefaulttimeout(None)
-        server.close()
+@pytest.mark.parametrize(("old", "name", "new", "new_name"), MOVED)
+def test_moved_names_work_from_their_old_module_with_a_deprecation_warning(old, name, new, new_name):
+    with pytest.warns(DeprecationWarning, match=f"{old}.{name} moved to {new}.{new_name}"):
+        got = getattr(importlib.import_module(old), name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new path is silent
+        target = getattr(importlib.import_module(new), new_name)
+    assert got is target
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        importlib.import_module(old).nonexistent  # noqa: B018

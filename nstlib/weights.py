@@ -1,0 +1,274 @@
+"""Where the VGG-19 filters come from: ImageNet download, a state-dict file, or seeded random filters.
+
+The logistics behind :class:`nstlib.vgg.VGG19Features`'s ``weights`` argument (or the
+``NSTLIB_WEIGHTS`` environment variable, read by :func:`nstlib.config.weights_setting`):
+
+- ``"imagenet"``: torchvision's ``VGG19_Weights.IMAGENET1K_V1``, downloaded once into torch's cache
+  (``$TORCH_HOME/hub/checkpoints``) with a progress bar and its sha256 prefix checked.
+- a path to a torchvision-format VGG-19 state dict, loaded with ``torch.load(weights_only=True)``;
+  torchvision's index keys (``features.0.weight``) map onto Gatys' names (``conv1_1.weight``).
+- ``"random"``: seeded random filters, rescaled as Gatys et al. did for their network so that every
+  filter's mean (post-ReLU) activation over an image is 1; activations then neither vanish nor
+  explode through the 16 convolutions. Such a network shows the *mechanics* of style transfer, not
+  what a trained network sees.
+- ``"auto"``: ``$NSTLIB_WEIGHTS`` if set, else ImageNet weights when cached or downloadable within
+  ``$NSTLIB_DOWNLOAD_TIMEOUT`` seconds (5), else random weights with a warning that says how to get
+  the real ones.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import urllib.parse
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import config
+
+__all__ = [
+    "WeightsError",
+    "IMAGENET_URL",
+    "resolve_weights",
+    "load_weights_",
+    "load_torchvision_state_dict_",
+    "read_state_file",
+    "download_imagenet",
+    "imagenet_url",
+    "imagenet_cache_file",
+    "init_random_",
+]
+
+# torchvision's VGG19_Weights.IMAGENET1K_V1.url, written out so that `import nstlib` does not import
+# torchvision.models (~1.5 s); the download asks torchvision's weights API (imagenet_url). Tests and
+# mirrors may point IMAGENET_URL elsewhere; its file name carries the sha256 prefix (<arch>-<prefix>.pth).
+IMAGENET_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+_TORCHVISION_URL = IMAGENET_URL
+
+# ImageNet statistics (the same as nstlib.vgg's; repeated so that this module does not import vgg)
+_MEAN = (0.485, 0.456, 0.406)
+_STD = (0.229, 0.224, 0.225)
+
+
+class WeightsError(ValueError):
+    """A weights argument or file that cannot be used as VGG-19 weights."""
+
+
+def resolve_weights(weights: str | os.PathLike) -> str | Path:
+    """``"imagenet"``, ``"random"``, ``"auto"`` or a :class:`~pathlib.Path`; ``"auto"`` reads ``$NSTLIB_WEIGHTS``.
+
+    >>> resolve_weights("random"), resolve_weights("my/vgg19.pth").name
+    ('random', 'vgg19.pth')
+    """
+    if isinstance(weights, os.PathLike):
+        return Path(weights)
+    if not isinstance(weights, str):
+        raise WeightsError(
+            f"weights must be 'auto', 'imagenet', 'random' or a path to a VGG-19 state dict, got {weights!r}"
+        )
+    if weights == "auto":
+        env = config.weights_setting()
+        if env and env != "auto":
+            return resolve_weights(env)
+        return "auto"
+    if weights in ("imagenet", "random"):
+        return weights
+    path = Path(weights).expanduser()
+    if path.suffix or os.sep in weights or path.exists():
+        return path
+    raise WeightsError(
+        f"unknown weights {weights!r}: use 'auto', 'imagenet', 'random' or a path to a VGG-19 state dict (.pth)"
+    )
+
+
+def load_weights_(features: nn.Sequential, weights: str | Path, seed: int) -> str:
+    """Fill ``features`` (VGG-19's layers, torchvision's order) from resolved ``weights``; return the source.
+
+    The source reads ``"imagenet"``, ``"random (seed 0)"``, ``"random (seed 0; imagenet unavailable)"``
+    or the file's path (``VGG19Features.weights_source``).
+    """
+    if weights == "auto":
+        try:
+            path = download_imagenet(timeout=config.download_timeout())
+        except (OSError, WeightsError) as err:
+            warnings.warn(
+                "nstlib: pretrained VGG-19 weights are not available "
+                f"({type(err).__name__}: {err}); using RANDOM weights instead. Results show the "
+                "mechanics of style transfer, not what a trained network sees. To get the real "
+                "weights, run once with internet access: "
+                "python -c \"import nstlib; nstlib.VGG19Features(weights='imagenet')\" "
+                "or copy vgg19-dcbb9e9d.pth into "
+                f"{imagenet_cache_file().parent} or set NSTLIB_WEIGHTS=/path/to/vgg19.pth.",
+                stacklevel=3,  # the caller of VGG19Features(...)
+            )
+            init_random_(features, seed)
+            return f"random (seed {seed}; imagenet unavailable)"
+        load_torchvision_state_dict_(features, read_state_file(path), source=str(path))
+        return "imagenet"
+    if weights == "imagenet":
+        path = download_imagenet(timeout=60.0)
+        load_torchvision_state_dict_(features, read_state_file(path), source=str(path))
+        return "imagenet"
+    if weights == "random":
+        init_random_(features, seed)
+        return f"random (seed {seed})"
+    load_torchvision_state_dict_(features, read_state_file(Path(weights)), source=str(weights))
+    return str(weights)
+
+
+# ----------------------------------------------------------------------------- state dicts
+def read_state_file(path: Path) -> object:
+    """The object saved in ``path`` (``torch.load(weights_only=True)``, memory-mapped where possible)."""
+    if not path.is_file():
+        raise WeightsError(
+            f"weights file {str(path)!r} does not exist (or is not a file); pass an existing "
+            "torchvision VGG-19 state dict, or weights='imagenet' / 'random'"
+        )
+    try:
+        try:  # memory-mapped: the classifier's ~480 MB of a full checkpoint is never read into RAM
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # legacy (pre-zipfile) checkpoints cannot be memory-mapped
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many kinds here
+        raise WeightsError(
+            f"could not read weights file {str(path)!r} as a PyTorch state dict "
+            f"({type(err).__name__}: {err}); expected the file torchvision's vgg19().state_dict() saves"
+        ) from None
+
+
+def torchvision_keys(features: nn.Sequential) -> list[tuple[str, str]]:
+    """(torchvision index key, our name) for every conv parameter, e.g. ('0.weight', 'conv1_1.weight')."""
+    pairs = []
+    for i, (name, module) in enumerate(features.named_children()):
+        if isinstance(module, nn.Conv2d):
+            pairs += [(f"{i}.weight", f"{name}.weight"), (f"{i}.bias", f"{name}.bias")]
+    return pairs
+
+
+def load_torchvision_state_dict_(features: nn.Sequential, state: object, source: str = "state dict") -> None:
+    """Copy the conv filters of a torchvision VGG-19 state dict (full model or ``.features``) into ``features``."""
+    if not isinstance(state, dict):
+        raise WeightsError(f"{source}: expected a dict of tensors (a state dict), got {type(state).__name__}")
+    if any(k.startswith("features.") for k in state):
+        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    own = features.state_dict()
+    new = {}
+    for tv_key, our_key in torchvision_keys(features):
+        if tv_key not in state:
+            raise WeightsError(
+                f"{source} is not a VGG-19 state dict: key 'features.{tv_key}' ({our_key}) is missing. "
+                "Expected torchvision.models.vgg19().state_dict() (keys 'features.0.weight' ... "
+                "'features.34.bias')."
+            )
+        tensor = state[tv_key]
+        if not isinstance(tensor, Tensor) or tensor.shape != own[our_key].shape:
+            got = tuple(tensor.shape) if isinstance(tensor, Tensor) else type(tensor).__name__
+            raise WeightsError(
+                f"{source} is not a VGG-19 state dict: 'features.{tv_key}' ({our_key}) has shape "
+                f"{got}, expected {tuple(own[our_key].shape)}"
+            )
+        if not bool(torch.isfinite(tensor).all()):
+            raise WeightsError(f"{source}: 'features.{tv_key}' ({our_key}) contains NaN or inf values; "
+                               "the file is corrupt. Download or save it again.")
+        new[our_key] = tensor.float()
+    features.load_state_dict(new)
+
+
+# ----------------------------------------------------------------------------- ImageNet download
+def imagenet_url() -> str:
+    """The checkpoint's URL: torchvision's ``VGG19_Weights.IMAGENET1K_V1.url``, or ``IMAGENET_URL`` where
+    that was pointed elsewhere (tests' loopback server, a mirror)."""
+    if IMAGENET_URL != _TORCHVISION_URL:
+        return IMAGENET_URL
+    from torchvision.models import VGG19_Weights  # imported here: ~1.5 s, only when weights are fetched
+
+    return VGG19_Weights.IMAGENET1K_V1.url
+
+
+def imagenet_cache_file() -> Path:
+    """Where torchvision's weights API keeps the checkpoint: ``torch.hub.get_dir()/checkpoints/<file name>``
+    (``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth``), as ``VGG19_Weights.IMAGENET1K_V1.get_state_dict()``."""
+    name = os.path.basename(urllib.parse.urlparse(imagenet_url()).path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
+
+
+def download_imagenet(timeout: float) -> Path:
+    """Download torchvision's VGG-19 checkpoint into torch's hub cache (if it is not there yet).
+
+    The download is torchvision's: ``torch.hub.download_url_to_file`` with a progress bar on stderr and
+    the sha256 prefix of the file name checked (``check_hash=True`` in torchvision's weights API). It
+    writes a temporary ``.partial`` file next to the target and renames it only when complete and
+    verified, so a failure leaves no file behind. torch.hub has no timeout of its own: the socket
+    timeout is ``timeout`` seconds (per connect and per read) during the download, then restored.
+
+    Raises:
+        OSError: offline, HTTP errors, timeouts (``weights='auto'`` falls back to random weights).
+        WeightsError: the downloaded file's sha256 does not match (the file is deleted).
+    """
+    target = imagenet_cache_file()
+    if target.exists():
+        return target
+    url = imagenet_url()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    match = torch.hub.HASH_REGEX.search(target.name)  # torchvision names files <arch>-<sha256 prefix>.pth
+    prefix = match.group(1) if match else None
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:
+        torch.hub.download_url_to_file(url, str(target), hash_prefix=prefix, progress=True)
+    except RuntimeError as err:  # torch.hub's hash check: 'invalid hash value (expected ..., got ...)'
+        raise WeightsError(
+            f"downloaded {url} but its sha256 does not start with {prefix} ({err}): the download is "
+            f"corrupt or was altered, and was deleted. Try again, or copy a good vgg19-dcbb9e9d.pth into "
+            f"{target.parent} or set NSTLIB_WEIGHTS=/path/to/vgg19.pth."
+        ) from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    return target
+
+
+# ----------------------------------------------------------------------------- random filters
+def pink_noise(size: int, gen: torch.Generator) -> Tensor:
+    """(1, 3, size, size) noise in [0, 1] with a 1/f amplitude spectrum, like natural images."""
+    fy = torch.fft.fftfreq(size).view(-1, 1)
+    fx = torch.fft.rfftfreq(size).view(1, -1)
+    amp = 1.0 / torch.sqrt(fx**2 + fy**2).clamp_min(1.0 / size)  # (size, size // 2 + 1)
+    phase = torch.rand(3, size, size // 2 + 1, generator=gen) * 2 * torch.pi
+    img = torch.fft.irfft2(amp * torch.exp(1j * phase), s=(size, size))  # (3, size, size)
+    img = (img - img.mean()) / (4 * img.std()) + 0.5
+    return img.clamp(0, 1).unsqueeze(0)
+
+
+@torch.no_grad()
+def init_random_(features: nn.Sequential, seed: int, size: int = 128) -> None:
+    """Seeded random filters whose activations neither vanish nor explode through 16 convolutions.
+
+    Layer by layer on a calibration image (seeded 1/f "pink" noise of ``size`` px, whose power
+    spectrum falls off like that of natural photographs): Kaiming-normal filters; each filter is
+    then standardised (bias -mu/sigma, weights / sigma, so its pre-activation has mean 0 and
+    standard deviation 1: no filter is dead or dominant), and finally rescaled as Gatys et al.
+    rescaled their network: the mean post-ReLU activation of every filter over the image is 1.
+    Without the standardisation a few nearly-dead filters get huge gains and deep layers'
+    Gram matrices differ from shallow ones by ~10 orders of magnitude.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    x = pink_noise(size, gen)  # (1, 3, size, size) in [0, 1]
+    x = (x - torch.tensor(_MEAN).view(1, 3, 1, 1)) / torch.tensor(_STD).view(1, 3, 1, 1)
+    for module in features:
+        if isinstance(module, nn.Conv2d) and module.bias is not None:  # VGG's convs all have a bias
+            fan_in = module.in_channels * 9
+            module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+            module.bias.zero_()
+            pre = module(x)  # (1, C, H, W)
+            mu, sigma = pre.mean(dim=(0, 2, 3)), pre.std(dim=(0, 2, 3)).clamp_min(1e-6)  # (C,)
+            module.weight.div_(sigma.view(-1, 1, 1, 1))
+            module.bias.copy_(-mu / sigma)
+            mean = F.relu(module(x)).mean(dim=(0, 2, 3))  # (C,), about 0.4 after standardising
+            scale = 1.0 / mean.clamp_min(1e-3)
+            module.weight.mul_(scale.view(-1, 1, 1, 1))
+            module.bias.mul_(scale)
+        x = module(x)
