@@ -17,13 +17,42 @@ from .config import default_device, quick_mode
 from .io import ImageError, check_image, load_image, save_image
 from .data import list_images
 from .losses import content_loss, gram_matrix, style_layer_loss, tv_loss
-from .optim import Objective, SynthesisResult, content_targets, make_objective, run_loop, style_targets, synthesize
+from .synthesis import Objective, SynthesisResult, content_targets, make_objective, run_loop, style_targets, synthesize
 from .viz import plot_losses, show_images
 from .receptive import effective_receptive_field, receptive_field_table
-from .transfer import get_encoder, reconstruct_content, reconstruct_style, synthesize_texture, transfer
+from .experiments import get_encoder, reconstruct_content, reconstruct_style, synthesize_texture, transfer
 from .vgg import LAYER_NAMES, VGG19Features
 
 __version__ = "0.1.0"
+
+
+def _transfer_module_shim() -> None:
+    """``nstlib.transfer`` is the function; the module that held it is now :mod:`nstlib.experiments`.
+
+    Old code ``from nstlib.transfer import TEXTURE_LAYERS`` keeps working for one version (with a
+    DeprecationWarning) through a stand-in module registered in ``sys.modules``; the package
+    attribute ``nstlib.transfer`` stays the function, so ``import nstlib.transfer as t`` cannot
+    silently rebind it to a module.
+    """
+    import sys
+    import types
+    import warnings
+
+    from . import experiments
+
+    class _Moved(types.ModuleType):
+        def __getattr__(self, name: str):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            value = getattr(experiments, name)
+            warnings.warn(f"the module nstlib.transfer is now nstlib.experiments: use nstlib.experiments.{name} "
+                          "(nstlib.transfer is the function)", DeprecationWarning, stacklevel=2)
+            return value
+
+    sys.modules.setdefault(__name__ + ".transfer", _Moved(__name__ + ".transfer", experiments.__doc__))
+
+
+_transfer_module_shim()
 
 __all__ = [
     "LAYER_NAMES",

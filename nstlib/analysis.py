@@ -27,7 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from .losses import gram_matrix
-from .optim import layer_shape, style_targets
+from .synthesis import style_targets
+from .vgg import layer_shape
 from .receptive import effective_receptive_field
 from .table import Table
 from .vgg import LAYER_NAMES, VGG19Features

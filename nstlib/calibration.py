@@ -57,7 +57,7 @@ class DeadFiltersWarning(UserWarning):
 
 def calibration_images(size: int = CALIBRATION_SIZE) -> list[Tensor]:
     """The calibration photos as (1, 3, H, W) tensors in [0, 1], longer side ``size``."""
-    from .image import load_image
+    from .io import load_image
 
     return [load_image(name, size=size) for name in CALIBRATION_IMAGES]
 

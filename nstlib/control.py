@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .optim import layer_shape
+from .vgg import layer_shape
 
 __all__ = [
     "rgb_to_yiq",

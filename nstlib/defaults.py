@@ -5,11 +5,11 @@ Two presets of the same optimisation (:func:`nstlib.synthesize`):
 - ``"default"``: what ``nstlib.transfer(photo, painting)`` does when nothing else is said; tuned to
   *show* the style within a few hundred evaluations on a laptop, with random or trained weights, at
   any size: the paper's feature space, start from the photo, beta set from a dimensionless style
-  ``strength`` (:func:`nstlib.optim.balance`).
+  ``strength`` (:func:`nstlib.synthesis.balance`).
 - ``"paper"``: Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural Networks",
   CVPR 2016: content relu4_2, style relu1_1 ... relu5_1 with w_l = 1/5, average pooling, white
   noise start, L-BFGS, alpha / beta = 1e-3 (their Fig. 3 uses 1e-3 and 1e-4) on the normalised
-  network at 512 px (:func:`nstlib.optim.size_factor` keeps that meaning at other sizes).
+  network at 512 px (:func:`nstlib.synthesis.size_factor` keeps that meaning at other sizes).
 
 ``python -m nstlib defaults`` prints this table; README and notebooks quote it.
 """

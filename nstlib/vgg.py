@@ -324,14 +324,11 @@ _MOVED = {
     "_imagenet_cache_file": ("nstlib.weights", "imagenet_cache_file"),
     "_download_imagenet": ("nstlib.weights", "download_imagenet"),
     "_pink_noise": ("nstlib.weights", "pink_noise"),
+    "_resolve_weights": ("nstlib.weights", "resolve_weights"),
 }
 
 
 def __getattr__(name: str):
-    if name == "_resolve_weights":  # private; nstlib.transfer still imports it from here
-        from .weights import resolve_weights
-
-        return resolve_weights
     if name in _MOVED:
         import importlib
 

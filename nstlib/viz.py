@@ -22,7 +22,8 @@ from torch import Tensor, nn
 
 from .analysis import StyleTerm, erf_centre, strongest_feature_maps, unit_at
 from .io import to_display
-from .optim import SynthesisResult, layer_shape
+from .synthesis import SynthesisResult
+from .vgg import layer_shape
 from .receptive import ReceptiveFieldTable, erf_radius, receptive_field_table
 
 __all__ = [

@@ -38,8 +38,8 @@ from torch import Tensor
 
 from ..config import pick
 from ..io import to_png
-from ..optim import SynthesisResult
-from ..transfer import get_encoder
+from ..synthesis import SynthesisResult
+from ..experiments import get_encoder
 from ..vgg import VGG19Features
 
 __all__ = [

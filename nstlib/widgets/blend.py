@@ -19,7 +19,7 @@ class BlendWidget(w.VBox):
     """
 
     def __init__(self, content: Any, style_a: Any, style_b: Any, **transfer_kwargs: Any) -> None:
-        from ..transfer import transfer
+        from ..experiments import transfer
 
         self._transfer = transfer
         self.content, self.styles, self.kwargs = content, [style_a, style_b], transfer_kwargs

@@ -10,7 +10,7 @@ Both are :class:`~nstlib.widgets.base.RunPanel` subclasses (``ipywidgets.VBox``)
 as the last line of a cell (or call ``panel.show()``) to display it, press *Run*. The Run button,
 status, live preview, loss plot and the CSS-class contract are the base's (see
 :mod:`nstlib.widgets.base`). The term weights are the library's: the panel hands the slider values
-to :func:`nstlib.synthesize`, which turns a strength into beta with :func:`nstlib.optim.balance` and
+to :func:`nstlib.synthesize`, which turns a strength into beta with :func:`nstlib.synthesis.balance` and
 reports the final weights to the live plot through its ``on_start`` hook.
 
 The style targets A^l (Gram matrices) are computed once per panel and the content targets P^l once
@@ -30,8 +30,8 @@ from torch import Tensor
 from ..config import pick
 from ..defaults import DEFAULTS
 from ..io import load_image
-from ..optim import SynthesisResult, content_targets, style_targets, synthesize
-from ..transfer import TEXTURE_LAYERS, _layer_weights
+from ..synthesis import SynthesisResult, content_targets, style_targets, synthesize
+from ..experiments import TEXTURE_LAYERS, _layer_weights
 from ..vgg import VGG19Features
 from .base import (
     LAYER_WEIGHT_CLASS,
@@ -143,7 +143,7 @@ class TransferPanel(_SynthesisPanel):
 
     Widgets: one slider per style layer (default relu1_1 ... relu5_1), the style strength on a log
     slider (the main knob: beta is set so the style pulls ``strength`` times as hard as the content,
-    see :func:`nstlib.optim.balance`; defaults from :mod:`nstlib.defaults`), the content layer, the
+    see :func:`nstlib.synthesis.balance`; defaults from :mod:`nstlib.defaults`), the content layer, the
     initialisation (content image or white noise), the optimiser, the steps. With layer balance on
     (the default), the layer sliders say how much each layer counts *relative to the balance*.
     Give ``ratio=`` instead to set alpha/beta explicitly on a log slider (the paper's grid).
@@ -260,7 +260,7 @@ class TransferPanel(_SynthesisPanel):
         weights = {layer: float(s.value) for layer, s in self.layer_sliders.items()}
         _check_some_weight(weights)
         layer = self.content_dropdown.value
-        if self.strength_slider is not None:  # beta from the strength: nstlib.optim.balance, inside synthesize
+        if self.strength_slider is not None:  # beta from the strength: nstlib.synthesis.balance, inside synthesize
             beta: dict[str, Any] = {"strength": self.strength_slider.value}
         else:
             beta = {"style_weight": self.beta}

@@ -21,8 +21,8 @@ from torch import Tensor
 
 from ..config import pick
 from ..io import load_image
-from ..optim import SynthesisResult
-from ..transfer import GATYS_STYLE_LAYERS, reconstruct_content, reconstruct_style
+from ..synthesis import SynthesisResult
+from ..experiments import GATYS_STYLE_LAYERS, reconstruct_content, reconstruct_style
 from ..vgg import VGG19Features
 from .base import LiveView, RunPanel, image_png
 

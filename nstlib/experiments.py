@@ -18,9 +18,10 @@ import torch
 from torch import Tensor
 
 from .defaults import CONTENT_LAYERS, STYLE_LAYERS, TEXTURE_LAYERS, Preset, preset as get_preset
-from .image import load_image
-from .optim import SynthesisResult, content_targets, style_targets, synthesize
-from .vgg import VGG19Features, _resolve_weights
+from .io import load_image
+from .synthesis import SynthesisResult, content_targets, style_targets, synthesize
+from .vgg import VGG19Features
+from .weights import resolve_weights
 
 __all__ = [
     "transfer",
@@ -49,7 +50,7 @@ def get_encoder(
     weights: str | os.PathLike = "auto", pooling: str = "max", precision: str = "auto", device: str | None = None
 ) -> VGG19Features:
     """A shared :class:`VGG19Features` (built once per settings; notebooks call this repeatedly)."""
-    resolved = _resolve_weights(weights)
+    resolved = resolve_weights(weights)
     return _cached_encoder(str(resolved), pooling, precision, device)
 
 
@@ -121,7 +122,7 @@ def transfer(
             with ``style_blend``.
         preset: ``"default"`` or ``"paper"`` (see :mod:`nstlib.defaults` for the table).
         strength: the style strength, the main knob: beta is set so that the style term pulls on
-            the image ``strength`` times as hard as the content term (:func:`nstlib.optim.balance`);
+            the image ``strength`` times as hard as the content term (:func:`nstlib.synthesis.balance`);
             1 = balanced, 3 = clearly more style, 0.3 = mostly the photo. Works the same for random
             and trained weights and at every size.
         content_layers: {layer: weight}, a list of layers (equal weights) or one name; default
