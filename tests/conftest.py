@@ -31,7 +31,7 @@ def tv_state_path(tmp_path_factory):
 
 @pytest.fixture
 def loopback_server():
-    """``loopback_server(routes, default=...)`` starts a :class:`tests.helpers.LoopbackServer`; all are closed after the test."""
+    """``loopback_server(routes, default=...)`` starts a :class:`tests.helpers.LoopbackServer`, closed afterwards."""
     servers: list[LoopbackServer] = []
 
     def start(routes=None, *, default=None) -> LoopbackServer:

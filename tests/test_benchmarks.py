@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from benchmarks import tutorial_nst as T
 from nstlib import VGG19Features, content_targets, style_targets, synthesize
@@ -95,8 +94,18 @@ def test_nstlib_objective_equals_tutorial_loss(weights, features, images):
     assert sw["conv3_1"] == pytest.approx(4e6 / 256**2)
     ct, st = content_targets(enc, content, list(cw)), style_targets(enc, style, list(sw))
     for img in (content, style, mix):
-        ours = synthesize(enc, content_targets=ct, style_targets=st, content_layers=cw, style_layers=sw,
-                          content_weight=1.0, style_weight=1.0, init=img, steps=1, progress=False)
+        ours = synthesize(
+            enc,
+            content_targets=ct,
+            style_targets=st,
+            content_layers=cw,
+            style_layers=sw,
+            content_weight=1.0,
+            style_weight=1.0,
+            init=img,
+            steps=1,
+            progress=False,
+        )
         theirs = T.tutorial_loss(features, content, style, img)["total"]
         assert ours.history[0]["total"] == pytest.approx(theirs, rel=1e-4)
 

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -19,7 +18,9 @@ def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
     # the checkout under test, whatever an installed nstlib points to
     pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "NSTLIB_WEIGHTS": "random", "PYTHONPATH": pythonpath}
-    return subprocess.run([sys.executable, "-m", "nstlib", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nstlib", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
 
 
 def test_help_explains_options():
@@ -43,8 +44,23 @@ def test_transfer_with_files_and_layers(tmp_path):
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(tmp_path / "c.png")
     Image.fromarray(rng.integers(0, 255, (50, 50, 3), dtype=np.uint8)).save(tmp_path / "s.jpg")
-    out = run("transfer", "c.png", "s.jpg", "-o", "out/o.png", "--size", "48", "--steps", "2",
-              "--style-layers", "conv1_1:0.5,conv2_1:0.5", "--content-layers", "conv3_2", "--no-progress", cwd=tmp_path)
+    out = run(
+        "transfer",
+        "c.png",
+        "s.jpg",
+        "-o",
+        "out/o.png",
+        "--size",
+        "48",
+        "--steps",
+        "2",
+        "--style-layers",
+        "conv1_1:0.5,conv2_1:0.5",
+        "--content-layers",
+        "conv3_2",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert Image.open(tmp_path / "out" / "o.png").size == (48, 32)
 
@@ -63,10 +79,34 @@ def test_going_further_flags(tmp_path):
     mask = np.zeros((48, 48), dtype=np.uint8)
     mask[:20] = 255
     Image.fromarray(mask).save(tmp_path / "mask.png")
-    out = run("transfer", "c.png", "s1.png", "s2.png", "--style-blend", "0.7,0.3", "--preserve-color", "luminance",
-              "--style-scale", "0.5", "--coarse-to-fine", "32", "--fine-steps", "1", "--mask", "mask.png",
-              "--size", "48", "--steps", "2", "--style-layers", "conv1_1,conv2_1", "--no-progress", "-o", "o.png",
-              cwd=tmp_path)
+    out = run(
+        "transfer",
+        "c.png",
+        "s1.png",
+        "s2.png",
+        "--style-blend",
+        "0.7,0.3",
+        "--preserve-color",
+        "luminance",
+        "--style-scale",
+        "0.5",
+        "--coarse-to-fine",
+        "32",
+        "--fine-steps",
+        "1",
+        "--mask",
+        "mask.png",
+        "--size",
+        "48",
+        "--steps",
+        "2",
+        "--style-layers",
+        "conv1_1,conv2_1",
+        "--no-progress",
+        "-o",
+        "o.png",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert Image.open(tmp_path / "o.png").size == (48, 48)
     bad = run("transfer", "c.png", "s1.png", "--style-blend", "x", "-o", "o2.png", cwd=tmp_path)
@@ -75,8 +115,12 @@ def test_going_further_flags(tmp_path):
 
 @pytest.mark.parametrize(
     "preset_line_search, flag, expected",
-    [("strong_wolfe", [], "strong_wolfe"), ("strong_wolfe", ["--line-search", "none"], None),
-     (None, ["--line-search", "strong_wolfe"], "strong_wolfe"), (None, [], None)],
+    [
+        ("strong_wolfe", [], "strong_wolfe"),
+        ("strong_wolfe", ["--line-search", "none"], None),
+        (None, ["--line-search", "strong_wolfe"], "strong_wolfe"),
+        (None, [], None),
+    ],
 )
 def test_line_search_flag_reaches_lbfgs(tmp_path, monkeypatch, capsys, preset_line_search, flag, expected):
     """--line-search is what torch.optim.LBFGS gets (in-process, with the default preset's line search swapped)."""
@@ -99,7 +143,20 @@ def test_line_search_flag_reaches_lbfgs(tmp_path, monkeypatch, capsys, preset_li
     rng = np.random.default_rng(2)
     for name in ("c.png", "s.png"):
         Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / name)
-    argv = ["transfer", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(tmp_path / "o.png"),
-            "--size", "32", "--steps", "2", "--weights", "random", "--no-progress", *flag]
+    argv = [
+        "transfer",
+        str(tmp_path / "c.png"),
+        str(tmp_path / "s.png"),
+        "-o",
+        str(tmp_path / "o.png"),
+        "--size",
+        "32",
+        "--steps",
+        "2",
+        "--weights",
+        "random",
+        "--no-progress",
+        *flag,
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     assert seen and set(seen) == {expected}

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 import torch
 
 import nstlib
+import nstlib.experiments as experiments  # the module behind nstlib.transfer
 from nstlib.control import layer_masks, match_color, match_luminance, rgb_to_yiq, yiq_to_rgb
 
 from .helpers import smooth_image
-
-tr = importlib.import_module("nstlib.transfer")  # the module (nstlib.transfer is also the function)
 
 
 @pytest.fixture()
 def spy(monkeypatch):
     """Record what transfer hands to style_targets and synthesize (then run the real ones)."""
     calls = {"style_images": [], "synthesize": []}
-    real_targets, real_synth = tr.style_targets, tr.synthesize
+    real_targets, real_synth = experiments.style_targets, experiments.synthesize
 
     def targets(enc, image, layers, output_size=None, gram_fn=None):
         calls["style_images"].append(image.detach().cpu().clone())
@@ -30,8 +27,8 @@ def spy(monkeypatch):
         calls["synthesize"].append(kw)
         return real_synth(enc, **kw)
 
-    monkeypatch.setattr(tr, "style_targets", targets)
-    monkeypatch.setattr(tr, "synthesize", synth)
+    monkeypatch.setattr(experiments, "style_targets", targets)
+    monkeypatch.setattr(experiments, "synthesize", synth)
     return calls
 
 
@@ -95,7 +92,7 @@ def test_luminance_transfer_matches_the_style_luminance_to_the_content(encoder, 
     style = smooth_image(64, 64, seed=14)  # darker on average, full contrast
     run(content, style, encoder, preserve_color="luminance", steps=1)
     got = spy["style_images"][0]
-    y = (0.299 * content[:, 0] + 0.587 * content[:, 1] + 0.114 * content[:, 2])  # (1, H, W): Y of YIQ by hand
+    y = 0.299 * content[:, 0] + 0.587 * content[:, 1] + 0.114 * content[:, 2]  # (1, H, W): Y of YIQ by hand
     assert torch.equal(got[:, 0], got[:, 1]) and torch.equal(got[:, 1], got[:, 2])  # a grey image
     assert got.mean().item() == pytest.approx(y.mean().item(), abs=1e-3)
     assert got.std().item() == pytest.approx(y.std().item(), rel=0.02)
@@ -104,8 +101,14 @@ def test_luminance_transfer_matches_the_style_luminance_to_the_content(encoder, 
 
 def test_coarse_to_fine_default_fine_steps_are_a_third(encoder):
     for steps, fine in ((7, 2), (2, 1)):  # steps // 3, at least 1
-        res = run(smooth_image(64, 64, seed=15), smooth_image(64, 64, seed=16), encoder, size=64, coarse_to_fine=32,
-                  steps=steps)
+        res = run(
+            smooth_image(64, 64, seed=15),
+            smooth_image(64, 64, seed=16),
+            encoder,
+            size=64,
+            coarse_to_fine=32,
+            steps=steps,
+        )
         assert len(res.info["coarse_result"].history) == steps and len(res.history) == fine
 
 
@@ -145,8 +148,16 @@ def test_mask_confines_style_to_its_region(encoder):
     content, style = smooth_image(64, 64, seed=8), smooth_image(64, 64, seed=9)
     mask = torch.zeros(64, 64)
     mask[:24] = 1.0  # style on the top 24 rows
-    res = run(content, style, encoder, style_layers=["conv1_1", "conv2_1"], content_weight=0.0, tv_weight=0.0,
-              mask=mask, steps=6)
+    res = run(
+        content,
+        style,
+        encoder,
+        style_layers=["conv1_1", "conv2_1"],
+        content_weight=0.0,
+        tv_weight=0.0,
+        mask=mask,
+        steps=6,
+    )
     assert (res.image[..., :20, :] - content[..., :20, :]).abs().max() > 1e-3  # the region changed
     # conv2_1's receptive field is 10 px: rows >= 24 + 2 (area pooling) + 10 are out of reach
     torch.testing.assert_close(res.image[..., 40:, :], content[..., 40:, :], rtol=0, atol=1e-6)
@@ -177,7 +188,9 @@ def test_coarse_to_fine_starts_the_fine_stage_from_the_coarse_result(encoder):
     assert coarse.image.shape[-2:] == (48, 48) and c2f.image.shape[-2:] == (96, 96)
     assert len(coarse.history) == 8 and len(c2f.history) == 3
     # the fine stage's first evaluation is the upsampled coarse image: its content loss, computed here
-    start = torch.nn.functional.interpolate(coarse.image, size=(96, 96), mode="bicubic", align_corners=False).clamp(0, 1)
+    start = torch.nn.functional.interpolate(coarse.image, size=(96, 96), mode="bicubic", align_corners=False).clamp(
+        0, 1
+    )
     with torch.no_grad():
         expected = nstlib.content_loss(encoder(start, ["relu4_2"])["relu4_2"], encoder(content, ["relu4_2"])["relu4_2"])
     assert c2f.history[0]["content/relu4_2"] == pytest.approx(expected.item(), rel=1e-3)

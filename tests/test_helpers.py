@@ -58,8 +58,9 @@ def test_server_serves_counts_and_404s(loopback_server):
 
 def test_server_misbehaves_on_request(loopback_server):
     body = bytes(range(200))
-    s = loopback_server({"/cut": Route(body, cut=True), "/bad": Route(body, corrupt=True),
-                         "/stall": Route(body, stall=30.0)})
+    s = loopback_server(
+        {"/cut": Route(body, cut=True), "/bad": Route(body, corrupt=True), "/stall": Route(body, stall=30.0)}
+    )
     with pytest.raises(http.client.IncompleteRead):
         get(s.url("/cut"))
     wrong = get(s.url("/bad"))

@@ -28,7 +28,15 @@ def test_loss_goes_down_and_history_is_complete(encoder, targets, optimizer):
     res = synthesize(encoder, **targets, style_weight=1e3, init="noise", optimizer=optimizer, steps=12, progress=False)
     assert len(res.history) == 12  # steps counts loss evaluations, for both optimisers
     assert res.history[-1]["total"] < 0.5 * res.history[0]["total"]
-    assert set(res.history[0]) == {"step", "total", "time", "content/conv4_2", "style/conv1_1", "style/conv2_1", "style/conv3_1"}
+    assert set(res.history[0]) == {
+        "step",
+        "total",
+        "time",
+        "content/conv4_2",
+        "style/conv1_1",
+        "style/conv2_1",
+        "style/conv3_1",
+    }
     times = [h["time"] for h in res.history]
     assert times == sorted(times)
     for h in res.history:  # the total is the weighted sum of the recorded raw terms
@@ -46,8 +54,17 @@ def test_best_image_has_the_best_loss(encoder, targets):
 def test_returns_the_best_image_not_the_last(encoder, targets):
     """Adam with a large step overshoots: the loss rises after the start, and the start is what comes back."""
     seen = []
-    res = synthesize(encoder, **targets, style_weight=1e3, init="noise", optimizer="adam", lr=0.5, steps=6,
-                     progress=False, callback=lambda step, image, terms: seen.append(image.clone()))
+    res = synthesize(
+        encoder,
+        **targets,
+        style_weight=1e3,
+        init="noise",
+        optimizer="adam",
+        lr=0.5,
+        steps=6,
+        progress=False,
+        callback=lambda step, image, terms: seen.append(image.clone()),
+    )
     totals = [h["total"] for h in res.history]
     best = totals.index(min(totals))
     assert best < len(totals) - 1 and totals[-1] > 1.2 * totals[best]  # the last image is clearly worse
@@ -58,14 +75,16 @@ def test_returns_the_best_image_not_the_last(encoder, targets):
 def test_run_loop_keeps_the_best_image_by_hand():
     """sum (x - 0.25)^2 from x = 0.5: Adam's first step moves every pixel by lr = 0.2 to 0.3 (the best,
     0.05^2 per pixel); its momentum then carries the pixels past 0.25 and the loss rises again."""
-    from nstlib.optim import run_loop
+    from nstlib.synthesis import run_loop
 
     def objective(x):
         sq = ((x - 0.25) ** 2).sum()
         return sq, {"sq": sq}
 
     res = run_loop(objective, torch.full((1, 3, 4, 4), 0.5), steps=6, optimizer="adam", lr=0.2)
-    assert res.history[0]["total"] == pytest.approx(48 * 0.25**2) and res.history[1]["total"] == pytest.approx(48 * 0.05**2)
+    assert res.history[0]["total"] == pytest.approx(48 * 0.25**2) and res.history[1]["total"] == pytest.approx(
+        48 * 0.05**2
+    )
     assert res.best_step == 1 and res.history[-1]["total"] > 2 * res.history[1]["total"]
     torch.testing.assert_close(res.image, torch.full((1, 3, 4, 4), 0.3))
 
@@ -86,8 +105,12 @@ def lbfgs_line_search(monkeypatch):
 
 @pytest.mark.parametrize(
     "preset_line_search, line_search, expected",
-    [("strong_wolfe", None, "strong_wolfe"), ("strong_wolfe", "none", None),
-     (None, "strong_wolfe", "strong_wolfe"), (None, None, None)],
+    [
+        ("strong_wolfe", None, "strong_wolfe"),
+        ("strong_wolfe", "none", None),
+        (None, "strong_wolfe", "strong_wolfe"),
+        (None, None, None),
+    ],
 )
 def test_transfer_line_search_reaches_lbfgs(encoder, lbfgs_line_search, preset_line_search, line_search, expected):
     from dataclasses import replace
@@ -95,15 +118,30 @@ def test_transfer_line_search_reaches_lbfgs(encoder, lbfgs_line_search, preset_l
     from nstlib.defaults import PRESETS
 
     preset = replace(PRESETS["default"], line_search=preset_line_search)
-    res = nstlib.transfer(smooth_image(32, 32), smooth_image(32, 32, seed=1), preset=preset, line_search=line_search,
-                          size=32, steps=2, encoder=encoder, progress=False)
+    res = nstlib.transfer(
+        smooth_image(32, 32),
+        smooth_image(32, 32, seed=1),
+        preset=preset,
+        line_search=line_search,
+        size=32,
+        steps=2,
+        encoder=encoder,
+        progress=False,
+    )
     assert lbfgs_line_search and set(lbfgs_line_search) == {expected}
     assert res.info["line_search"] == expected
 
 
 def test_adam_builds_no_lbfgs(encoder, lbfgs_line_search):
-    nstlib.transfer(smooth_image(32, 32), smooth_image(32, 32, seed=1), optimizer="adam", size=32, steps=2,
-                    encoder=encoder, progress=False)
+    nstlib.transfer(
+        smooth_image(32, 32),
+        smooth_image(32, 32, seed=1),
+        optimizer="adam",
+        size=32,
+        steps=2,
+        encoder=encoder,
+        progress=False,
+    )
     assert lbfgs_line_search == []
 
 
@@ -111,12 +149,18 @@ def test_default_layer_weights(encoder, targets):
     res = synthesize(encoder, **targets, content_weight=2.0, style_weight=30.0, steps=1, progress=False)
     # content: alpha times M_l(512 px) / M_l(64 px) = (64 * 64) / (8 * 8) positions of conv4_2 (1/8 scale)
     assert res.term_weights == {"content/conv4_2": 2.0 * 64, **{f"style/conv{i}_1": 10.0 for i in (1, 2, 3)}}
-    assert (res.alpha, res.beta, res.style_layer_weights) == (2.0, 30.0, {f"conv{i}_1": pytest.approx(1 / 3) for i in (1, 2, 3)})
+    assert (res.alpha, res.beta, res.style_layer_weights) == (
+        2.0,
+        30.0,
+        {f"conv{i}_1": pytest.approx(1 / 3) for i in (1, 2, 3)},
+    )
 
 
 def test_callback_sees_every_evaluation(encoder, targets):
     seen = []
-    synthesize(encoder, **targets, steps=5, progress=False, callback=lambda s, img, t: seen.append((s, img.shape, t["total"])))
+    synthesize(
+        encoder, **targets, steps=5, progress=False, callback=lambda s, img, t: seen.append((s, img.shape, t["total"]))
+    )
     assert [s for s, _, _ in seen] == [0, 1, 2, 3, 4]
     assert all(shape == (1, 3, 64, 64) for _, shape, _ in seen)
 
@@ -134,8 +178,15 @@ def test_keyboard_interrupt_returns_best_so_far(encoder, targets):
 def test_nonfinite_loss_stops_with_advice(encoder, targets):
     bad = {k: v * float("inf") for k, v in targets["style_targets"].items()}
     with pytest.warns(RuntimeWarning, match="lower style_weight"):
-        res = synthesize(encoder, content_targets=targets["content_targets"], style_targets=bad,
-                         content_image=targets["content_image"], init="content", steps=20, progress=False)
+        res = synthesize(
+            encoder,
+            content_targets=targets["content_targets"],
+            style_targets=bad,
+            content_image=targets["content_image"],
+            init="content",
+            steps=20,
+            progress=False,
+        )
     assert res.stopped == "non-finite loss" and len(res.history) == 1
     assert torch.isfinite(res.image).all()
 
@@ -187,7 +238,9 @@ def test_texture_and_style_reconstruction_have_no_content_term():
     tex = nstlib.synthesize_texture(smooth_image(40, 40), size=(32, 48), steps=3, weights="random", progress=False)
     assert tex.image.shape == (1, 3, 32, 48)
     assert not any(k.startswith("content/") for k in tex.term_weights)
-    rec = nstlib.reconstruct_style(smooth_image(40, 40), ["conv1_1", "conv2_1"], size=None, steps=3, weights="random", progress=False)
+    rec = nstlib.reconstruct_style(
+        smooth_image(40, 40), ["conv1_1", "conv2_1"], size=None, steps=3, weights="random", progress=False
+    )
     assert list(rec.term_weights) == ["style/conv1_1", "style/conv2_1"]
 
 
@@ -202,7 +255,7 @@ def test_plot_losses_draws_one_curve_per_term(encoder, targets):
 def test_lbfgs_restarts_from_the_best_image_when_it_stalls():
     """A loss that never improves (constant value, a gradient that lies): L-BFGS is restarted every
     RESTART_PATIENCE + 1 evaluations from the best image, and the budget is still honoured."""
-    from nstlib.optim import RESTART_PATIENCE, run_loop
+    from nstlib.synthesis import RESTART_PATIENCE, run_loop
 
     class Liar(torch.autograd.Function):
         @staticmethod
