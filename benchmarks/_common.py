@@ -39,8 +39,9 @@ def _onednn_isa() -> str:
     'Intel AVX-512 with Intel DL Boost'."""
     env = {**os.environ, "ONEDNN_VERBOSE": "1", "DNNL_VERBOSE": "1"}
     try:
-        out = subprocess.run([sys.executable, "-c", ONEDNN_PROBE], env=env, capture_output=True,
-                             text=True, timeout=120).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", ONEDNN_PROBE], env=env, capture_output=True, text=True, timeout=120
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     m = re.search(r"isa:([^\n,]+)", out)

@@ -117,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import nstlib
 
-    print(f"nstlib from {Path(nstlib.__file__).parent}; torch {torch.__version__}; "
-          f"device {nstlib.default_device()}; random weights; transfer() defaults"
-          + (f"; steps {args.steps}" if args.steps else ""))
+    print(
+        f"nstlib from {Path(nstlib.__file__).parent}; torch {torch.__version__}; "
+        f"device {nstlib.default_device()}; random weights; transfer() defaults"
+        + (f"; steps {args.steps}" if args.steps else "")
+    )
     np_img = lambda t: t[0].permute(1, 2, 0).cpu().numpy().astype(np.float64)  # noqa: E731
     rows, by_size = [], {}
     for content, style in PAIRS[: args.pairs]:
@@ -137,8 +139,12 @@ def main(argv: list[str] | None = None) -> int:
             m = measure(out, photo, style_img)
             by_size.setdefault((content, style), {})[px] = m
             rows.append((f"{content} + {style}", px, m, seconds))
-            print(f"  {content} + {style} @ {px}: " + ", ".join(f"{k} {v:.3g}" for k, v in m.items())
-                  + f" ({seconds:.0f} s)", flush=True)
+            print(
+                f"  {content} + {style} @ {px}: "
+                + ", ".join(f"{k} {v:.3g}" for k, v in m.items())
+                + f" ({seconds:.0f} s)",
+                flush=True,
+            )
             if args.save_dir is not None:
                 args.save_dir.mkdir(parents=True, exist_ok=True)
                 nstlib.save_image(res.image, args.save_dir / f"{content}-{style}-{px}.png")
@@ -146,11 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     print("| pair | px | change (grey levels) | colour share | Gram share (VGG-16) | edge corr | seconds |")
     print("|---|---|---|---|---|---|---|")
     for name, px, m, seconds in rows:
-        print(f"| {name} | {px} | {m['change']:.1f} | {m['colour share']:.2f} | {m['Gram share']:.2f} | "
-              f"{m['edge corr']:.2f} | {seconds:.0f} |")
+        print(
+            f"| {name} | {px} | {m['change']:.1f} | {m['colour share']:.2f} | {m['Gram share']:.2f} | "
+            f"{m['edge corr']:.2f} | {seconds:.0f} |"
+        )
     print()
-    print("targets: " + ", ".join(f"{k} >= {v}" for k, v in TARGETS.items()) + "; spread across sizes <= 0.15 "
-          "(change: <= 15 % of its mean)")
+    print(
+        "targets: " + ", ".join(f"{k} >= {v}" for k, v in TARGETS.items()) + "; spread across sizes <= 0.15 "
+        "(change: <= 15 % of its mean)"
+    )
     ok_all = True
     for pair, per in by_size.items():
         spreads = {}
@@ -158,10 +168,15 @@ def main(argv: list[str] | None = None) -> int:
             vals = [per[px][k] for px in per]
             spread = max(vals) - min(vals)
             spreads[k] = spread / statistics.mean(vals) if k == "change" else spread
-        met = all(per[px][k] >= t for px in per for k, t in TARGETS.items()) and all(v <= 0.15 for v in spreads.values())
+        met = all(per[px][k] >= t for px in per for k, t in TARGETS.items()) and all(
+            v <= 0.15 for v in spreads.values()
+        )
         ok_all &= met
-        print(f"  {pair[0]} + {pair[1]}: spread " + ", ".join(f"{k} {v:.2f}" for k, v in spreads.items())
-              + f" -> {'all targets met' if met else 'NOT all met'}")
+        print(
+            f"  {pair[0]} + {pair[1]}: spread "
+            + ", ".join(f"{k} {v:.2f}" for k, v in spreads.items())
+            + f" -> {'all targets met' if met else 'NOT all met'}"
+        )
     print("all targets met" if ok_all else "some targets not met")
     return 0
 

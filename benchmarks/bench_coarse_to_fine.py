@@ -24,10 +24,15 @@ def score(enc, content, style, image) -> float:
     """The full-size objective of ``image``: one evaluation of synthesize, no step taken."""
     hw = tuple(content.shape[-2:])
     res = synthesize(
-        enc, content_targets=content_targets(enc, content, list(GATYS_CONTENT_LAYERS)),
+        enc,
+        content_targets=content_targets(enc, content, list(GATYS_CONTENT_LAYERS)),
         style_targets=style_targets(enc, style, list(GATYS_STYLE_LAYERS), output_size=hw),
-        content_layers=GATYS_CONTENT_LAYERS, style_layers=GATYS_STYLE_LAYERS, style_weight=1e3,
-        init=image, steps=1, progress=False,
+        content_layers=GATYS_CONTENT_LAYERS,
+        style_layers=GATYS_STYLE_LAYERS,
+        style_weight=1e3,
+        init=image,
+        steps=1,
+        progress=False,
     )
     return res.history[0]["total"]
 
@@ -52,19 +57,31 @@ def main() -> None:
             if kind == "single":
                 res = nstlib.transfer(content, style, encoder=enc, size=args.size, steps=args.steps, progress=False)
             else:
-                res = nstlib.transfer(content, style, encoder=enc, size=args.size, steps=args.steps,
-                                      coarse_to_fine=args.size // 2, fine_steps=fine, progress=False)
+                res = nstlib.transfer(
+                    content,
+                    style,
+                    encoder=enc,
+                    size=args.size,
+                    steps=args.steps,
+                    coarse_to_fine=args.size // 2,
+                    fine_steps=fine,
+                    progress=False,
+                )
             seconds = time.perf_counter() - t
             rows[kind].append((seconds, score(enc, content, style, res.image)))
     print(f"# coarse-to-fine at {tuple(content.shape[-2:])}, weights: {enc.weights_source}, precision {enc.precision}")
     print(f"{'run':42} {'wall s (median)':>16} {'final loss (median)':>20}")
-    label = {"single": f"single scale: {args.steps} evals at {args.size}",
-             "c2f": f"coarse-to-fine: {args.steps} at {args.size // 2} + {fine} at {args.size}"}
+    label = {
+        "single": f"single scale: {args.steps} evals at {args.size}",
+        "c2f": f"coarse-to-fine: {args.steps} at {args.size // 2} + {fine} at {args.size}",
+    }
     med = {k: (statistics.median(s for s, _ in v), statistics.median(l for _, l in v)) for k, v in rows.items()}
     for k, (s, loss) in med.items():
         print(f"{label[k]:42} {s:16.1f} {loss:20.4g}")
-    print(f"time ratio single / coarse-to-fine: {med['single'][0] / med['c2f'][0]:.2f}x; "
-          f"loss ratio coarse-to-fine / single: {med['c2f'][1] / med['single'][1]:.3f}")
+    print(
+        f"time ratio single / coarse-to-fine: {med['single'][0] / med['c2f'][0]:.2f}x; "
+        f"loss ratio coarse-to-fine / single: {med['c2f'][1] / med['single'][1]:.3f}"
+    )
 
 
 if __name__ == "__main__":

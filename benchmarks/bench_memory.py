@@ -76,9 +76,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--weights", default="checkpoint",
-                    help="'checkpoint' (default: a seeded random state dict of the ImageNet checkpoint's size and "
-                         "keys, so loading it is measured too), 'random', 'imagenet' or a state-dict path")
+    ap.add_argument(
+        "--weights",
+        default="checkpoint",
+        help="'checkpoint' (default: a seeded random state dict of the ImageNet checkpoint's size and "
+        "keys, so loading it is measured too), 'random', 'imagenet' or a state-dict path",
+    )
     args = ap.parse_args()
     if args.weights == "checkpoint":
         args.weights = str(weights_file(0, full=True))
@@ -88,8 +91,14 @@ def main() -> None:
     base, secs, how = peak_rss_mb(BASELINE.format(weights=args.weights))
     rows.append(["import torch + nstlib, build VGG-19", base, secs, ""])
     peak, secs, how = peak_rss_mb(TRANSFER.format(weights=args.weights, size=args.size, steps=args.steps))
-    rows.append([f"transfer {args.size}x{args.size}, paper config, {args.steps} evaluations", peak, secs,
-                 "yes" if peak <= TARGET_MB else "NO"])
+    rows.append(
+        [
+            f"transfer {args.size}x{args.size}, paper config, {args.steps} evaluations",
+            peak,
+            secs,
+            "yes" if peak <= TARGET_MB else "NO",
+        ]
+    )
     print()
     print(table(["process", "peak RSS MB", "wall s", f"<= {TARGET_MB:.0f} MB"], rows))
     print(f"\nmeasured with {how}; the transfer adds {peak - base:.0f} MB to the baseline")

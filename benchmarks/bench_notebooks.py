@@ -43,8 +43,10 @@ def slowest_cell(nb) -> str:
         ex = cell.get("metadata", {}).get("execution", {})
         start, end = ex.get("iopub.execute_input"), ex.get("shell.execute_reply")
         if start and end:
-            secs = (datetime.fromisoformat(end.replace("Z", "+00:00")) -
-                    datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            secs = (
+                datetime.fromisoformat(end.replace("Z", "+00:00"))
+                - datetime.fromisoformat(start.replace("Z", "+00:00"))
+            ).total_seconds()
             if secs > best:
                 best, best_i = secs, i
     return f"cell {best_i}: {best:.0f} s" if best_i >= 0 else ""
@@ -58,8 +60,13 @@ def run_notebook(path: Path, quick: bool, timeout: int, keep: Path | None) -> tu
 
     nb = nbformat.read(path, as_version=4)
     os.environ["NSTLIB_QUICK"] = "1" if quick else "0"  # the kernel inherits this process's environment
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     start = time.perf_counter()
     status = "ok"
     try:
@@ -92,7 +99,10 @@ def main() -> None:
 
     print("# nstlib notebook timings\n")
     print_machine()
-    print(f"\nNSTLIB_WEIGHTS={os.environ['NSTLIB_WEIGHTS']}; {len(notebooks)} notebooks; modes: {', '.join(modes)}\n", flush=True)
+    print(
+        f"\nNSTLIB_WEIGHTS={os.environ['NSTLIB_WEIGHTS']}; {len(notebooks)} notebooks; modes: {', '.join(modes)}\n",
+        flush=True,
+    )
     results: dict[tuple[str, str], tuple[float, str, str]] = {}
     for mode in modes:
         for path in notebooks:
@@ -116,8 +126,10 @@ def main() -> None:
 
     print()
     total_rows = []
-    for folder, test in (("students (notebooks/)", lambda p: Path(p).parent.name != "source"),
-                         ("masters (notebooks/source/)", lambda p: Path(p).parent.name == "source")):
+    for folder, test in (
+        ("students (notebooks/)", lambda p: Path(p).parent.name != "source"),
+        ("masters (notebooks/source/)", lambda p: Path(p).parent.name == "source"),
+    ):
         for mode in modes:
             secs = [v[0] for (p, m), v in results.items() if m == mode and test(p)]
             if secs:

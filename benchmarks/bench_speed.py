@@ -53,9 +53,19 @@ def nstlib_run(enc, content, style, evals: int) -> tuple[float, object]:
     """Wall time (targets + optimisation) and result of nstlib on the tutorial's objective."""
     start = time.perf_counter()
     cw, sw, ct, st = nstlib_objective_terms(enc, content, style)
-    res = synthesize(enc, content_targets=ct, style_targets=st, content_layers=cw, style_layers=sw,
-                     content_weight=1.0, style_weight=1.0, init="content", content_image=content,
-                     steps=evals, progress=False)
+    res = synthesize(
+        enc,
+        content_targets=ct,
+        style_targets=st,
+        content_layers=cw,
+        style_layers=sw,
+        content_weight=1.0,
+        style_weight=1.0,
+        init="content",
+        content_image=content,
+        steps=evals,
+        progress=False,
+    )
     return time.perf_counter() - start, res
 
 
@@ -72,13 +82,25 @@ def check_objective(weights: Path, cnn, content, style) -> list[list[object]]:
     cw, sw, ct, st = nstlib_objective_terms(enc, content, style)
     rows = []
     for name, img in (("content image", content), ("style image", style), ("50/50 blend", 0.5 * (content + style))):
-        ours = synthesize(enc, content_targets=ct, style_targets=st, content_layers=cw, style_layers=sw,
-                          content_weight=1.0, style_weight=1.0, init=img, steps=1, progress=False)
+        ours = synthesize(
+            enc,
+            content_targets=ct,
+            style_targets=st,
+            content_layers=cw,
+            style_layers=sw,
+            content_weight=1.0,
+            style_weight=1.0,
+            init=img,
+            steps=1,
+            progress=False,
+        )
         theirs = T.tutorial_loss(cnn, content, style, img)["total"]
         rel = abs(ours.history[0]["total"] - theirs) / theirs
         rows.append([name, theirs, ours.history[0]["total"], f"{rel:.1e}"])
         if rel > 1e-4:
-            raise SystemExit(f"objective mismatch at the {name}: tutorial {theirs} vs nstlib {ours.history[0]['total']}")
+            raise SystemExit(
+                f"objective mismatch at the {name}: tutorial {theirs} vs nstlib {ours.history[0]['total']}"
+            )
     return rows
 
 
@@ -95,8 +117,16 @@ def lbfgs_overhead(size: int, evals: int) -> dict[str, float]:
     curvature = 10.0 ** (-6.0 * torch.rand(1, 3, size, size, generator=g))
     for name, kwargs in (
         ("tutorial", {}),  # LBFGS defaults: history 100, max_iter 20
-        ("nstlib", {"history_size": 20, "max_iter": evals, "max_eval": evals,
-                    "tolerance_grad": -1.0, "tolerance_change": -1.0}),
+        (
+            "nstlib",
+            {
+                "history_size": 20,
+                "max_iter": evals,
+                "max_eval": evals,
+                "tolerance_grad": -1.0,
+                "tolerance_change": -1.0,
+            },
+        ),
     ):
         x = torch.zeros_like(target, requires_grad=True)
         opt = torch.optim.LBFGS([x], **kwargs)
@@ -169,10 +199,16 @@ def part_tutorial(args, weights: Path) -> None:
     content, style = load_pair(size)
     cnn = T.load_vgg19_features(str(weights))
     enc = VGG19Features(weights=weights, precision="auto", device="cpu", normalize=False)
-    print(f"\n## Part 1: tutorial vs nstlib, {size}x{size} px, {evals} loss evaluations each, "
-          f"nstlib precision {enc.precision}\n")
+    print(
+        f"\n## Part 1: tutorial vs nstlib, {size}x{size} px, {evals} loss evaluations each, "
+        f"nstlib precision {enc.precision}\n"
+    )
     print("Objective check (the tutorial's loss vs nstlib's weighted objective, fp32):\n")
-    print(table(["image", "tutorial loss", "nstlib objective", "rel. diff"], check_objective(weights, cnn, content, style)))
+    print(
+        table(
+            ["image", "tutorial loss", "nstlib objective", "rel. diff"], check_objective(weights, cnn, content, style)
+        )
+    )
 
     runs: dict[str, list[tuple[float, float, int, float, float]]] = {"tutorial": [], "nstlib": []}
     for r in range(args.repeats):
@@ -188,25 +224,45 @@ def part_tutorial(args, weights: Path) -> None:
             cpu = time.process_time() - cpu0
             score = T.tutorial_loss(cnn, content, style, img)["total"]
             runs[who].append((secs, score, n, cpu, seen))
-            print(f"  run {r + 1}/{args.repeats} {who:8s}: {secs:7.1f} s wall, {cpu:7.1f} s CPU, {n} evaluations, "
-                  f"tutorial loss {score:.5g} (lowest seen during the run {seen:.5g})", flush=True)
+            print(
+                f"  run {r + 1}/{args.repeats} {who:8s}: {secs:7.1f} s wall, {cpu:7.1f} s CPU, {n} evaluations, "
+                f"tutorial loss {score:.5g} (lowest seen during the run {seen:.5g})",
+                flush=True,
+            )
 
     med = {who: [median([run[i] for run in runs[who]]) for i in range(5)] for who in runs}
     (t_secs, t_loss, t_n, t_cpu, t_seen), (n_secs, n_loss, n_n, n_cpu, n_seen) = med["tutorial"], med["nstlib"]
     rows = [
         ["tutorial (LBFGS defaults)", int(t_n), t_secs, t_secs / t_n * 1e3, t_cpu, t_loss, t_seen, "1.00x"],
-        [f"nstlib ({enc.precision})", int(n_n), n_secs, n_secs / n_n * 1e3, n_cpu, n_loss, n_seen, f"{t_secs / n_secs:.2f}x"],
+        [
+            f"nstlib ({enc.precision})",
+            int(n_n),
+            n_secs,
+            n_secs / n_n * 1e3,
+            n_cpu,
+            n_loss,
+            n_seen,
+            f"{t_secs / n_secs:.2f}x",
+        ],
     ]
-    print(f"\nMedians of {args.repeats} interleaved runs; final loss = the tutorial's own loss (fp32) of the image "
-          "each returns (the tutorial: its last; nstlib: the best it saw):\n")
-    print(table(["", "evaluations", "wall s", "ms / eval", "CPU s", "final loss", "lowest seen", "speed-up (wall)"], rows))
+    print(
+        f"\nMedians of {args.repeats} interleaved runs; final loss = the tutorial's own loss (fp32) of the image "
+        "each returns (the tutorial: its last; nstlib: the best it saw):\n"
+    )
+    print(
+        table(["", "evaluations", "wall s", "ms / eval", "CPU s", "final loss", "lowest seen", "speed-up (wall)"], rows)
+    )
     pairs = [t[0] / n[0] for t, n in zip(runs["tutorial"], runs["nstlib"])]  # runs adjacent in time
-    print(f"\nloss ratio nstlib / tutorial: {n_loss / t_loss:.3f} (target <= 1); speed-up: {t_secs / n_secs:.2f}x "
-          f"(ratio of medians), {median(pairs):.2f}x (median of the per-repeat ratios "
-          f"{', '.join(f'{p:.2f}' for p in pairs)}); target >= 4x")
+    print(
+        f"\nloss ratio nstlib / tutorial: {n_loss / t_loss:.3f} (target <= 1); speed-up: {t_secs / n_secs:.2f}x "
+        f"(ratio of medians), {median(pairs):.2f}x (median of the per-repeat ratios "
+        f"{', '.join(f'{p:.2f}' for p in pairs)}); target >= 4x"
+    )
 
-    print("\nPer evaluation (interleaved, median of "
-          f"{args.eval_repeats}; L-BFGS overhead from a cheap closure, see lbfgs_overhead):\n")
+    print(
+        "\nPer evaluation (interleaved, median of "
+        f"{args.eval_repeats}; L-BFGS overhead from a cheap closure, see lbfgs_overhead):\n"
+    )
     fns = closures(enc, cnn, content, style)
     for layout in ("NCHW", "channels_last"):  # the floor: the same truncated network, nothing else
         net, dt = floor_network(weights, "conv3_1", layout, False)
@@ -224,17 +280,24 @@ def part_tutorial(args, weights: Path) -> None:
     t_eval, n_eval = median(times["tutorial"]) * 1e3, median(times["nstlib"]) * 1e3
     floor_ms = min(median(times["floor NCHW"]), median(times["floor channels_last"])) * 1e3
     t_opt, n_opt = over["tutorial"] * 1e3, over["nstlib"] * 1e3
-    print(table(["ms per evaluation", "tutorial", "nstlib", "tutorial / nstlib"], [
-        ["loss + gradient (closure)", t_eval, n_eval, f"{t_eval / n_eval:.2f}x"],
-        ["L-BFGS step overhead", t_opt, n_opt, f"{t_opt / max(n_opt, 1e-9):.2f}x"],
-        ["sum", t_eval + t_opt, n_eval + n_opt, f"{(t_eval + t_opt) / (n_eval + n_opt):.2f}x"],
-        ["floor: network to conv3_1, fwd + bwd only", floor_ms, floor_ms, ""],
-        ["sum / floor", f"{(t_eval + t_opt) / floor_ms:.2f}x", f"{(n_eval + n_opt) / floor_ms:.2f}x", ""],
-    ]))
-    print(f"\nfloor by layout: NCHW {median(times['floor NCHW']) * 1e3:.0f} ms, channels_last "
-          f"{median(times['floor channels_last']) * 1e3:.0f} ms. A loop that cost only the floor would be "
-          f"{(t_eval + t_opt) / floor_ms:.2f}x faster than the tutorial: the most any fp32 implementation "
-          "of this objective can gain here without a faster convolution.")
+    print(
+        table(
+            ["ms per evaluation", "tutorial", "nstlib", "tutorial / nstlib"],
+            [
+                ["loss + gradient (closure)", t_eval, n_eval, f"{t_eval / n_eval:.2f}x"],
+                ["L-BFGS step overhead", t_opt, n_opt, f"{t_opt / max(n_opt, 1e-9):.2f}x"],
+                ["sum", t_eval + t_opt, n_eval + n_opt, f"{(t_eval + t_opt) / (n_eval + n_opt):.2f}x"],
+                ["floor: network to conv3_1, fwd + bwd only", floor_ms, floor_ms, ""],
+                ["sum / floor", f"{(t_eval + t_opt) / floor_ms:.2f}x", f"{(n_eval + n_opt) / floor_ms:.2f}x", ""],
+            ],
+        )
+    )
+    print(
+        f"\nfloor by layout: NCHW {median(times['floor NCHW']) * 1e3:.0f} ms, channels_last "
+        f"{median(times['floor channels_last']) * 1e3:.0f} ms. A loop that cost only the floor would be "
+        f"{(t_eval + t_opt) / floor_ms:.2f}x faster than the tutorial: the most any fp32 implementation "
+        "of this objective can gain here without a faster convolution."
+    )
     fns = {k: fns[k] for k in ("tutorial", "nstlib")}
     print("\nProfile of one evaluation (ms, torch.profiler self CPU time by operator kind):\n")
     print(table(["operator kind", "tutorial", "nstlib"], profile_breakdown(fns)))
@@ -244,19 +307,29 @@ def part_tutorial(args, weights: Path) -> None:
 def paper_run(enc: VGG19Features, content, style, evals: int):
     """nstlib in the paper configuration (alpha 1, beta 1e3, w_l = 1/5) from the content image."""
     start = time.perf_counter()
-    res = synthesize(enc, content_targets=content_targets(enc, content, list(GATYS_CONTENT_LAYERS)),
-                     style_targets=style_targets(enc, style, list(GATYS_STYLE_LAYERS)),
-                     content_layers=GATYS_CONTENT_LAYERS, style_layers=GATYS_STYLE_LAYERS,
-                     content_weight=1.0, style_weight=1e3, init="content", content_image=content,
-                     steps=evals, progress=False)
+    res = synthesize(
+        enc,
+        content_targets=content_targets(enc, content, list(GATYS_CONTENT_LAYERS)),
+        style_targets=style_targets(enc, style, list(GATYS_STYLE_LAYERS)),
+        content_layers=GATYS_CONTENT_LAYERS,
+        style_layers=GATYS_STYLE_LAYERS,
+        content_weight=1.0,
+        style_weight=1e3,
+        init="content",
+        content_image=content,
+        steps=evals,
+        progress=False,
+    )
     return time.perf_counter() - start, res
 
 
 def part_precision(args, weights: Path) -> None:
     """bf16 against fp32: the same runs in both precisions, final images scored in fp32."""
     size, evals = args.size, args.evals
-    print(f"\n## Part 3: bf16 vs fp32 accuracy, {size}x{size} px, {evals} evaluations "
-          f"(native bf16 here: {native_bf16('cpu')}; where it is not native, bf16 is emulated and slow)\n")
+    print(
+        f"\n## Part 3: bf16 vs fp32 accuracy, {size}x{size} px, {evals} evaluations "
+        f"(native bf16 here: {native_bf16('cpu')}; where it is not native, bf16 is emulated and slow)\n"
+    )
     content, style = load_pair(size)
     cnn = T.load_vgg19_features(str(weights))
     encs = {p: VGG19Features(weights=weights, precision=p, device="cpu", normalize=False) for p in ("fp32", "bf16")}
@@ -265,22 +338,42 @@ def part_precision(args, weights: Path) -> None:
     paper_st = style_targets(fp32, style, list(GATYS_STYLE_LAYERS))
 
     def paper_score(img: torch.Tensor) -> float:  # the paper objective of img, one fp32 evaluation
-        return synthesize(fp32, content_targets=paper_ct, style_targets=paper_st, content_layers=GATYS_CONTENT_LAYERS,
-                          style_layers=GATYS_STYLE_LAYERS, content_weight=1.0, style_weight=1e3, init=img,
-                          steps=1, progress=False).history[0]["total"]
+        return synthesize(
+            fp32,
+            content_targets=paper_ct,
+            style_targets=paper_st,
+            content_layers=GATYS_CONTENT_LAYERS,
+            style_layers=GATYS_STYLE_LAYERS,
+            content_weight=1.0,
+            style_weight=1e3,
+            init=img,
+            steps=1,
+            progress=False,
+        ).history[0]["total"]
 
     rows = []
     for config, run, score in (
-        ("tutorial objective", lambda e: nstlib_run(e, content, style, evals),
-         lambda img: T.tutorial_loss(cnn, content, style, img)["total"]),
+        (
+            "tutorial objective",
+            lambda e: nstlib_run(e, content, style, evals),
+            lambda img: T.tutorial_loss(cnn, content, style, img)["total"],
+        ),
         ("paper config", lambda e: paper_run(e, content, style, evals), paper_score),
     ):
         scores = {}
         for prec, enc in encs.items():
             secs, res = run(enc)
             scores[prec] = score(res.image)
-            rows.append([config, prec, secs, len(res.history), scores[prec],
-                         "" if prec == "fp32" else f"{scores['bf16'] / scores['fp32'] - 1:+.2%}"])
+            rows.append(
+                [
+                    config,
+                    prec,
+                    secs,
+                    len(res.history),
+                    scores[prec],
+                    "" if prec == "fp32" else f"{scores['bf16'] / scores['fp32'] - 1:+.2%}",
+                ]
+            )
             print(f"  {config}, {prec}: {secs:.0f} s", flush=True)
     print()
     print(table(["objective", "precision", "wall s", "evaluations", "final loss (fp32)", "bf16 vs fp32"], rows))
@@ -325,7 +418,9 @@ def nstlib_closure(enc: VGG19Features, content: torch.Tensor, cw: dict, sw: dict
     def closure() -> None:
         x.grad = None
         f = enc(x, layers, fast_layout=True)
-        loss = sum(cw[k] * content_loss(f[k], ct[k]) for k in cw) + sum(sw[k] * style_layer_loss(f[k], st[k], fast_gram) for k in sw)
+        loss = sum(cw[k] * content_loss(f[k], ct[k]) for k in cw) + sum(
+            sw[k] * style_layer_loss(f[k], st[k], fast_gram) for k in sw
+        )
         loss.backward()
 
     return closure
@@ -348,8 +443,9 @@ def part_floor(args, weights: Path) -> None:
         x = content.clone().requires_grad_(True)
         ct = content_targets(enc, content, list(GATYS_CONTENT_LAYERS))
         st = style_targets(enc, style, list(GATYS_STYLE_LAYERS))
-        closure = nstlib_closure(enc, content, GATYS_CONTENT_LAYERS,
-                                 {k: 1e3 * w for k, w in GATYS_STYLE_LAYERS.items()}, ct, st)
+        closure = nstlib_closure(
+            enc, content, GATYS_CONTENT_LAYERS, {k: 1e3 * w for k, w in GATYS_STYLE_LAYERS.items()}, ct, st
+        )
         for key, (net, dt) in nets.items():  # warm-up
             floor_pass(net, dt, key[0], x)
         closure()
@@ -369,9 +465,19 @@ def part_floor(args, weights: Path) -> None:
                         closure()
                         clo_t.append(time.perf_counter() - start)
                 else:
-                    res = synthesize(enc, content_targets=ct, style_targets=st, content_layers=GATYS_CONTENT_LAYERS,
-                                     style_layers=GATYS_STYLE_LAYERS, content_weight=1.0, style_weight=1e3,
-                                     init="content", content_image=content, steps=evals + 1, progress=False)
+                    res = synthesize(
+                        enc,
+                        content_targets=ct,
+                        style_targets=st,
+                        content_layers=GATYS_CONTENT_LAYERS,
+                        style_layers=GATYS_STYLE_LAYERS,
+                        content_weight=1.0,
+                        style_weight=1e3,
+                        init="content",
+                        content_image=content,
+                        steps=evals + 1,
+                        progress=False,
+                    )
                     ts = [h["time"] for h in res.history]
                     nst_t += [b - a for a, b in zip(ts, ts[1:])]  # evaluation + L-BFGS step, first one dropped
         best = min(floor_t, key=lambda k: median(floor_t[k]))
@@ -380,8 +486,9 @@ def part_floor(args, weights: Path) -> None:
             rows.append([size, f"torchvision cut at conv5_1, {label}", median(ts) * 1e3, ""])
         f_ms, c_ms, n_ms = median(floor_t[best]) * 1e3, median(clo_t) * 1e3, median(nst_t) * 1e3
         rows.append([size, f"nstlib loss + gradient, paper config ({enc.precision})", c_ms, f"{c_ms / f_ms:.2f}x"])
-        rows.append([size, f"nstlib synthesize (+ L-BFGS step), paper config ({enc.precision})", n_ms,
-                     f"{n_ms / f_ms:.2f}x"])
+        rows.append(
+            [size, f"nstlib synthesize (+ L-BFGS step), paper config ({enc.precision})", n_ms, f"{n_ms / f_ms:.2f}x"]
+        )
         print(f"  {size} px done ({args.floor_repeats} interleaved repeats of {evals} evaluations each)", flush=True)
     print()
     print(table(["px", "what", "ms / evaluation (median)", "vs floor"], rows))

@@ -119,7 +119,7 @@ def load_vgg19_features(state_dict_path: str | None = None) -> nn.Sequential:
     features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"], batch_norm=False)
     state = torch.load(state_dict_path, map_location="cpu", weights_only=True)
     if any(k.startswith("features.") for k in state):  # a whole-model state dict
-        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+        state = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
     features.load_state_dict(state)
     return features.eval()
 
@@ -280,7 +280,8 @@ def nstlib_layer_weights(
     content = {}
     for name in CONTENT_LAYERS:
         layer = GATYS_NAMES[name]
-        content[layer] = (content_weight * 2.0 / (channels[layer] * math.prod(layer_shape(layer, H, W)))
-                          / size_factor(layer, H, W))
+        content[layer] = (
+            content_weight * 2.0 / (channels[layer] * math.prod(layer_shape(layer, H, W))) / size_factor(layer, H, W)
+        )
     style = {GATYS_NAMES[name]: style_weight * 4.0 / channels[GATYS_NAMES[name]] ** 2 for name in STYLE_LAYERS}
     return content, style

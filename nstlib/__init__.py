@@ -45,8 +45,12 @@ def _transfer_module_shim() -> None:
             if name.startswith("__"):
                 raise AttributeError(name)
             value = getattr(experiments, name)
-            warnings.warn(f"the module nstlib.transfer is now nstlib.experiments: use nstlib.experiments.{name} "
-                          "(nstlib.transfer is the function)", DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                f"the module nstlib.transfer is now nstlib.experiments: use nstlib.experiments.{name} "
+                "(nstlib.transfer is the function)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
             return value
 
     sys.modules.setdefault(__name__ + ".transfer", _Moved(__name__ + ".transfer", experiments.__doc__))

@@ -35,9 +35,7 @@ def check_size(size: Size) -> None:
     if isinstance(size, (bool, float)) or not isinstance(size, (int, tuple, list, np.integer)):
         raise ImageError(f"size={size!r} ({type(size).__name__}) is not a valid size. {fix}")
     if isinstance(size, (tuple, list)):
-        ok = len(size) == 2 and all(
-            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size
-        )
+        ok = len(size) == 2 and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size)
         if not ok:
             raise ImageError(f"size={size!r} is not a valid size: a tuple must be two ints (H, W). {fix}")
         if min(size) <= 0:
@@ -104,9 +102,7 @@ def tensor_to_image(t: torch.Tensor) -> torch.Tensor:
         )
     if not t.is_floating_point():
         hint = "divide by 255: t.float() / 255" if t.dtype == torch.uint8 else "convert with t.float()"
-        raise ImageError(
-            f"load_image() got a tensor of dtype {t.dtype}; expected a float tensor in [0, 1]: {hint}."
-        )
+        raise ImageError(f"load_image() got a tensor of dtype {t.dtype}; expected a float tensor in [0, 1]: {hint}.")
     t = t.detach().to(device="cpu", dtype=torch.float32)
     t = _check_range(t, f"the tensor passed to load_image() (shape {shape})")
     if t.shape[1] == 1:
@@ -212,8 +208,7 @@ def load_file(path: Path, size: Size) -> torch.Tensor:
             ) from None
         except Image.DecompressionBombError as e:
             raise ImageError(
-                f"{str(path)!r} is too large to decode safely ({e}). Downsize it with an image "
-                "editor first."
+                f"{str(path)!r} is too large to decode safely ({e}). Downsize it with an image editor first."
             ) from None
         except (OSError, SyntaxError, ValueError) as e:
             if isinstance(e, ImageError):
@@ -246,8 +241,11 @@ def pil_to_image(im: Image.Image, size: Size, what: str) -> torch.Tensor:
         k = min(im.width // tw, im.height // th)
         if k >= 2 and max(im.size) > MAX_SIDE:
             im = im.reduce(k)  # box-filter by an integer factor first: fast on huge images
-        im = im.resize((tw, th), Image.LANCZOS,  # type: ignore[attr-defined]
-                         reducing_gap=2.0)
+        im = im.resize(
+            (tw, th),
+            Image.LANCZOS,  # type: ignore[attr-defined]
+            reducing_gap=2.0,
+        )
     x = np.asarray(im, dtype=np.float32) / scale  # (H, W) or (H, W, C)
     np.clip(x, 0.0, 1.0, out=x)
     if x.ndim == 2:

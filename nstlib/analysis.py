@@ -83,8 +83,13 @@ class ArchitectureTable(Table):
         return sum(row.parameters for row in self)
 
     def cells(self, r: LayerInfo) -> list[str]:
-        return [r.layer, r.kind, str(r.out_shape), "-" if r.weight_shape is None else str(r.weight_shape),
-                f"{r.parameters:,}"]
+        return [
+            r.layer,
+            r.kind,
+            str(r.out_shape),
+            "-" if r.weight_shape is None else str(r.weight_shape),
+            f"{r.parameters:,}",
+        ]
 
     def footer(self) -> list[str]:
         return ["total", "", "", "", f"{self.total_parameters:,}"]
@@ -129,6 +134,7 @@ def unit_at(rf, y: float, x: float, map_size: tuple[int, int]) -> tuple[int, int
     Unit ``i`` is centred on ``i * S - P + (r - 1) / 2`` (Araujo et al.), so
     ``i = round((y + P - (r - 1) / 2) / S)``, clipped to the map of ``map_size`` = (H_l, W_l).
     """
+
     def nearest(c: float, n: int) -> int:
         return int(min(max(round((c + rf.padding - (rf.size - 1) / 2) / rf.stride), 0), n - 1))
 
@@ -144,7 +150,6 @@ def effective_receptive_fields(
     return {
         name: effective_receptive_field(encoder, name, size=size, n_samples=n_samples, seed=seed) for name in layers
     }
-
 
 
 def erf_centre(erf: Tensor) -> tuple[float, float]:

@@ -130,7 +130,9 @@ def _strip_block(lines: list[str], begin: str, end: str, where: str) -> list[tup
         text = line.strip()
         if text.startswith(begin):
             if start is not None:
-                raise AssignmentError(f"{where}: nested '{begin}' (line {i + 1}) inside the block opened on line {start + 1}")
+                raise AssignmentError(
+                    f"{where}: nested '{begin}' (line {i + 1}) inside the block opened on line {start + 1}"
+                )
             start = i
         elif text.startswith(end):
             if start is None:

@@ -40,12 +40,29 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["CALIBRATION_IMAGES", "CALIBRATION_SIZE", "SPARSE_RATIO", "calibration_images", "channel_stats",
-           "filter_scales", "normalize_", "cached_stats", "DeadFiltersWarning"]
+__all__ = [
+    "CALIBRATION_IMAGES",
+    "CALIBRATION_SIZE",
+    "SPARSE_RATIO",
+    "calibration_images",
+    "channel_stats",
+    "filter_scales",
+    "normalize_",
+    "cached_stats",
+    "DeadFiltersWarning",
+]
 
 #: Built-in images whose average activations define "mean activation 1" (see the module docstring).
 CALIBRATION_IMAGES: tuple[str, ...] = (
-    "astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "grace_hopper", "brick", "grass", "gravel",
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "grace_hopper",
+    "brick",
+    "grass",
+    "gravel",
 )
 CALIBRATION_SIZE = 224
 _RECIPE = "gatys-mean-activation-v2"  # part of the cache key: change it when the recipe changes
@@ -86,8 +103,9 @@ def channel_stats(features: nn.Sequential, images: list[Tensor], mean: Tensor, s
             else:
                 x = F.relu(x) if isinstance(module, nn.ReLU) else module(x)
             if name.startswith("relu"):
-                stats = torch.stack([x.mean(dim=(0, 2, 3)), x.pow(2).mean(dim=(0, 2, 3)),
-                                     pre.std(dim=(0, 2, 3))]).double()  # (3, C)
+                stats = torch.stack(
+                    [x.mean(dim=(0, 2, 3)), x.pow(2).mean(dim=(0, 2, 3)), pre.std(dim=(0, 2, 3))]
+                ).double()  # (3, C)
                 conv = "conv" + name[4:]
                 sums[conv] = sums[conv] + stats if conv in sums else stats
     out = {}
@@ -120,8 +138,9 @@ def filter_scales(stats: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 @torch.no_grad()
-def normalize_(features: nn.Sequential, stats: dict[str, Tensor], source: str = "weights",
-               warn: bool = True) -> tuple[list[str], list[str]]:
+def normalize_(
+    features: nn.Sequential, stats: dict[str, Tensor], source: str = "weights", warn: bool = True
+) -> tuple[list[str], list[str]]:
     """Rescale ``features``' convolutions in place so that each filter's mean activation becomes 1.
 
     ``stats`` comes from :func:`channel_stats`. Sparse and dead filters (see :func:`filter_scales`)
@@ -137,12 +156,16 @@ def normalize_(features: nn.Sequential, stats: dict[str, Tensor], source: str = 
             continue
         st = stats[name].to(module.weight.device, torch.float32)  # (3, C_out)
         if not torch.isfinite(st).all():
-            raise ValueError(f"{source}: the activations of {name} are not finite (NaN or inf) on the calibration "
-                             "images; the weights file is broken")
+            raise ValueError(
+                f"{source}: the activations of {name} are not finite (NaN or inf) on the calibration "
+                "images; the weights file is broken"
+            )
         scale, sparse, dead = filter_scales(st)
         if bool(dead.all()):
-            raise ValueError(f"{source}: every filter of {name} is dead (mean activation 0 on the calibration "
-                             "images), so the network cannot be normalised. Check the weights file.")
+            raise ValueError(
+                f"{source}: every filter of {name} is dead (mean activation 0 on the calibration "
+                "images), so the network cannot be normalised. Check the weights file."
+            )
         dead_names += [f"{name} filter {int(k)}" for k in torch.nonzero(dead).flatten()]
         sparse_names += [f"{name} filter {int(k)}" for k in torch.nonzero(sparse).flatten()]
         if prev is not None:
@@ -151,19 +174,28 @@ def normalize_(features: nn.Sequential, stats: dict[str, Tensor], source: str = 
         module.bias.div_(scale)
         prev = scale
     if warn and (dead_names or sparse_names):
+
         def shown(names: list[str]) -> str:
             return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
 
         parts = []
         if dead_names:
-            parts.append(f"{len(dead_names)} filter(s) never activate on the calibration images ({shown(dead_names)}): "
-                         "scaled by the spread of their input instead")
+            parts.append(
+                f"{len(dead_names)} filter(s) never activate on the calibration images ({shown(dead_names)}): "
+                "scaled by the spread of their input instead"
+            )
         if sparse_names:
-            parts.append(f"{len(sparse_names)} filter(s) fire on fewer than ~1 % of the positions "
-                         f"({shown(sparse_names)}): scaled to an rms activation of {1 / SPARSE_RATIO:g} instead of "
-                         "a mean of 1")
-        warnings.warn(f"{source}: " + "; ".join(parts) + ". Every other filter has mean activation 1. Trained "
-                      "ImageNet weights have few such filters; untrained ones many.", DeadFiltersWarning, stacklevel=3)
+            parts.append(
+                f"{len(sparse_names)} filter(s) fire on fewer than ~1 % of the positions "
+                f"({shown(sparse_names)}): scaled to an rms activation of {1 / SPARSE_RATIO:g} instead of "
+                "a mean of 1"
+            )
+        warnings.warn(
+            f"{source}: " + "; ".join(parts) + ". Every other filter has mean activation 1. Trained "
+            "ImageNet weights have few such filters; untrained ones many.",
+            DeadFiltersWarning,
+            stacklevel=3,
+        )
     return dead_names, sparse_names
 
 
@@ -178,8 +210,9 @@ def weights_key(features: nn.Sequential, pooling: str, size: int = CALIBRATION_S
     return h.hexdigest()[:24]
 
 
-def cached_stats(features: nn.Sequential, pooling: str, mean: Tensor, std: Tensor,
-                 size: int = CALIBRATION_SIZE) -> tuple[dict[str, Tensor], float]:
+def cached_stats(
+    features: nn.Sequential, pooling: str, mean: Tensor, std: Tensor, size: int = CALIBRATION_SIZE
+) -> tuple[dict[str, Tensor], float]:
     """:func:`channel_stats` of ``features`` from the cache, or computed and cached; also the seconds spent computing.
 
     The cache lives in ``$NSTLIB_CACHE/calibration`` (default ``~/.cache/nstlib/calibration``); an
@@ -208,4 +241,3 @@ def cached_stats(features: nn.Sequential, pooling: str, mean: Tensor, std: Tenso
     except OSError:
         pass
     return stats, seconds
-

@@ -40,48 +40,108 @@ def _add_common(p: argparse.ArgumentParser, size: int | None, steps: int | None)
 
     d = DEFAULTS
     p.add_argument("-o", "--output", type=Path, help="PNG/JPEG file to write")
-    p.add_argument("--preset", choices=list(PRESETS), default="default",
-                   help="settings every option below starts from: default (fast, visible style) or paper "
-                        "(Gatys et al. 2016); 'python -m nstlib defaults' prints both")
-    p.add_argument("--strength", type=float, default=None,
-                   help=f"style strength: 1 = content and style pull equally hard, larger = more style "
-                        f"(default {d.strength:g}); beta is set from it")
-    p.add_argument("--size", type=int, default=size,
-                   help=f"longer side of the output in pixels (default {size or d.size}; smaller images keep their size)")
+    p.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="default",
+        help="settings every option below starts from: default (fast, visible style) or paper "
+        "(Gatys et al. 2016); 'python -m nstlib defaults' prints both",
+    )
+    p.add_argument(
+        "--strength",
+        type=float,
+        default=None,
+        help=f"style strength: 1 = content and style pull equally hard, larger = more style "
+        f"(default {d.strength:g}); beta is set from it",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=size,
+        help=f"longer side of the output in pixels (default {size or d.size}; smaller images keep their size)",
+    )
     p.add_argument("--steps", type=int, default=steps, help=f"number of loss evaluations (default {steps or d.steps})")
-    p.add_argument("--weights", default="auto",
-                   help="VGG-19 weights: auto (default; $NSTLIB_WEIGHTS, else imagenet if available, else "
-                        "random), imagenet, random, or a path to a torchvision vgg19 state dict")
+    p.add_argument(
+        "--weights",
+        default="auto",
+        help="VGG-19 weights: auto (default; $NSTLIB_WEIGHTS, else imagenet if available, else "
+        "random), imagenet, random, or a path to a torchvision vgg19 state dict",
+    )
     p.add_argument("--optimizer", choices=["lbfgs", "adam"], default=None, help=f"optimiser (default {d.optimizer})")
-    p.add_argument("--line-search", choices=["strong_wolfe", "none"], default=None,
-                   help=f"L-BFGS line search (default {d.line_search})")
-    p.add_argument("--init", choices=["content", "noise"], default=None,
-                   help=f"start from the content image or from white noise (default {d.init})")
+    p.add_argument(
+        "--line-search",
+        choices=["strong_wolfe", "none"],
+        default=None,
+        help=f"L-BFGS line search (default {d.line_search})",
+    )
+    p.add_argument(
+        "--init",
+        choices=["content", "noise"],
+        default=None,
+        help=f"start from the content image or from white noise (default {d.init})",
+    )
     p.add_argument("--pooling", choices=["max", "avg"], default=None, help=f"VGG pooling (default {d.pooling})")
-    p.add_argument("--content-layers", type=_layers, default=None, metavar="LAYERS",
-                   help="content layers, e.g. relu4_2 or relu3_2:0.5,relu4_2:0.5 (default relu4_2)")
-    p.add_argument("--style-layers", type=_layers, default=None, metavar="LAYERS",
-                   help="style layers with optional weights (default relu1_1,...,relu5_1)")
-    p.add_argument("--layer-balance", choices=["on", "off"], default=None,
-                   help="set the style layers' weights so each pulls equally hard (default on)")
+    p.add_argument(
+        "--content-layers",
+        type=_layers,
+        default=None,
+        metavar="LAYERS",
+        help="content layers, e.g. relu4_2 or relu3_2:0.5,relu4_2:0.5 (default relu4_2)",
+    )
+    p.add_argument(
+        "--style-layers",
+        type=_layers,
+        default=None,
+        metavar="LAYERS",
+        help="style layers with optional weights (default relu1_1,...,relu5_1)",
+    )
+    p.add_argument(
+        "--layer-balance",
+        choices=["on", "off"],
+        default=None,
+        help="set the style layers' weights so each pulls equally hard (default on)",
+    )
     p.add_argument("--content-weight", type=float, default=None, help="alpha (default 1)")
-    p.add_argument("--style-weight", type=float, default=None,
-                   help="beta, explicitly (replaces --strength; the paper's alpha/beta = 1e-3 is --style-weight 1000)")
+    p.add_argument(
+        "--style-weight",
+        type=float,
+        default=None,
+        help="beta, explicitly (replaces --strength; the paper's alpha/beta = 1e-3 is --style-weight 1000)",
+    )
     p.add_argument("--tv-weight", type=float, default=None, help=f"total-variation weight (default {d.tv_weight:g})")
     p.add_argument("--seed", type=int, default=0, help="random seed (noise init)")
     g = p.add_argument_group("going further (Gatys et al. 2017)")
-    g.add_argument("--preserve-color", choices=["luminance", "histogram"], default=None,
-                   help="keep the content's colours: transfer luminance only, or match the style's colour "
-                        "histogram to the content first")
-    g.add_argument("--style-scale", type=float, default=1.0,
-                   help="style image size relative to the output (0.5: finer strokes, 2: coarser; default 1)")
-    g.add_argument("--style-blend", type=_floats, default=None, metavar="W1,W2,...",
-                   help="weights for several style images (default: equal)")
-    g.add_argument("--coarse-to-fine", type=int, default=None, metavar="PX",
-                   help="optimise at this longer side first, then refine at --size")
+    g.add_argument(
+        "--preserve-color",
+        choices=["luminance", "histogram"],
+        default=None,
+        help="keep the content's colours: transfer luminance only, or match the style's colour "
+        "histogram to the content first",
+    )
+    g.add_argument(
+        "--style-scale",
+        type=float,
+        default=1.0,
+        help="style image size relative to the output (0.5: finer strokes, 2: coarser; default 1)",
+    )
+    g.add_argument(
+        "--style-blend",
+        type=_floats,
+        default=None,
+        metavar="W1,W2,...",
+        help="weights for several style images (default: equal)",
+    )
+    g.add_argument(
+        "--coarse-to-fine",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="optimise at this longer side first, then refine at --size",
+    )
     g.add_argument("--fine-steps", type=int, default=None, help="evaluations of the refinement stage (default steps/3)")
-    g.add_argument("--mask", default=None, metavar="PNG",
-                   help="grey-level image: style only where it is white (spatial control)")
+    g.add_argument(
+        "--mask", default=None, metavar="PNG", help="grey-level image: style only where it is white (spatial control)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -93,14 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural style transfer (Gatys, Ecker & Bethge 2016) from the command line.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="stylise a built-in photo with a built-in style (works offline)",
-                          description=f"Stylise the built-in photo '{DEMO_CONTENT}' with the procedural "
-                                      f"style '{DEMO_STYLE}' and write a PNG.")
+    demo = sub.add_parser(
+        "demo",
+        help="stylise a built-in photo with a built-in style (works offline)",
+        description=f"Stylise the built-in photo '{DEMO_CONTENT}' with the procedural "
+        f"style '{DEMO_STYLE}' and write a PNG.",
+    )
     _add_common(demo, size=pick(None, 96), steps=pick(None, 40))  # the library's defaults (quick: smaller)
     demo.set_defaults(output=Path("nstlib-demo.png"))
-    tr = sub.add_parser("transfer", help="stylise CONTENT with STYLE",
-                        description="Stylise CONTENT with STYLE. Each may be an image file or a built-in "
-                                    "image name (see 'python -m nstlib images').")
+    tr = sub.add_parser(
+        "transfer",
+        help="stylise CONTENT with STYLE",
+        description="Stylise CONTENT with STYLE. Each may be an image file or a built-in "
+        "image name (see 'python -m nstlib images').",
+    )
     tr.add_argument("content", help="content image: a file or a built-in name")
     tr.add_argument("style", nargs="+", help="style image(s): files or built-in names (several are blended)")
     _add_common(tr, size=None, steps=None)
@@ -120,8 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "images":
         for info in nstlib.list_images():
-            print(f"{info.name:18} {info.kind:11} {'offline' if info.available_offline else 'download':9} "
-                  f"{info.licence}: {info.source}")
+            print(
+                f"{info.name:18} {info.kind:11} {'offline' if info.available_offline else 'download':9} "
+                f"{info.licence}: {info.source}"
+            )
         return 0
     content, style = (DEMO_CONTENT, DEMO_STYLE) if args.command == "demo" else (args.content, args.style)
     if args.output is None:
@@ -130,14 +198,30 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         result = nstlib.transfer(
-            content, style, preset=args.preset, strength=args.strength, size=args.size, steps=args.steps,
-            weights=args.weights, optimizer=args.optimizer, line_search=args.line_search,
+            content,
+            style,
+            preset=args.preset,
+            strength=args.strength,
+            size=args.size,
+            steps=args.steps,
+            weights=args.weights,
+            optimizer=args.optimizer,
+            line_search=args.line_search,
             layer_balance=None if args.layer_balance is None else args.layer_balance == "on",
-            init=args.init, pooling=args.pooling, content_layers=args.content_layers,
-            style_layers=args.style_layers, content_weight=args.content_weight,
-            style_weight=args.style_weight, tv_weight=args.tv_weight, seed=args.seed,
-            progress=not args.no_progress, preserve_color=args.preserve_color, style_scale=args.style_scale,
-            style_blend=args.style_blend, coarse_to_fine=args.coarse_to_fine, fine_steps=args.fine_steps,
+            init=args.init,
+            pooling=args.pooling,
+            content_layers=args.content_layers,
+            style_layers=args.style_layers,
+            content_weight=args.content_weight,
+            style_weight=args.style_weight,
+            tv_weight=args.tv_weight,
+            seed=args.seed,
+            progress=not args.no_progress,
+            preserve_color=args.preserve_color,
+            style_scale=args.style_scale,
+            style_blend=args.style_blend,
+            coarse_to_fine=args.coarse_to_fine,
+            fine_steps=args.fine_steps,
             mask=args.mask,
         )
     except (ValueError, OSError) as err:
@@ -145,8 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     path = nstlib.save_image(result.image, args.output)
     print(f"{result.message} ({result.info['weights']} weights, {result.info['precision']})")
-    print(f"used: preset {result.info['preset']}, alpha {result.alpha:g}, beta {result.beta:.4g}"
-          + (f" (from strength {result.info['strength']:g})" if result.info.get("strength") else "")
-          + ", w_l " + ", ".join(f"{k} {w:.3g}" for k, w in result.style_layer_weights.items()))
+    print(
+        f"used: preset {result.info['preset']}, alpha {result.alpha:g}, beta {result.beta:.4g}"
+        + (f" (from strength {result.info['strength']:g})" if result.info.get("strength") else "")
+        + ", w_l "
+        + ", ".join(f"{k} {w:.3g}" for k, w in result.style_layer_weights.items())
+    )
     print(f"wrote {Path(path).resolve()} in {time.perf_counter() - start:.1f} s")
     return 0

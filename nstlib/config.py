@@ -20,8 +20,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["quick_mode", "grading_strict", "pick", "cache_dir", "default_device", "weights_setting",
-           "download_timeout"]
+__all__ = ["quick_mode", "grading_strict", "pick", "cache_dir", "default_device", "weights_setting", "download_timeout"]
 
 
 def quick_mode() -> bool:

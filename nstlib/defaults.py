@@ -93,8 +93,21 @@ def preset(name: str | Preset) -> Preset:
 
 def table() -> str:
     """The presets as a Markdown table (what ``python -m nstlib defaults`` prints)."""
-    keys = ["content_layers", "style_layers", "pooling", "init", "content_weight", "style_weight", "strength",
-            "layer_balance", "tv_weight", "steps", "size", "optimizer", "line_search"]
+    keys = [
+        "content_layers",
+        "style_layers",
+        "pooling",
+        "init",
+        "content_weight",
+        "style_weight",
+        "strength",
+        "layer_balance",
+        "tv_weight",
+        "steps",
+        "size",
+        "optimizer",
+        "line_search",
+    ]
     fmt = lambda v: ", ".join(f"{k}: {w:g}" for k, w in v.items()) if isinstance(v, dict) else str(v)  # noqa: E731
     lines = ["| setting | " + " | ".join(PRESETS) + " |", "|---|" + "---|" * len(PRESETS)]
     for k in keys:

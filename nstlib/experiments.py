@@ -20,6 +20,7 @@ from torch import Tensor
 from .defaults import CONTENT_LAYERS, STYLE_LAYERS, TEXTURE_LAYERS, Preset, preset as get_preset
 from .io import load_image
 from .synthesis import SynthesisResult, content_targets, style_targets, synthesize
+from .multiscale import MultiScaleTextures
 from .vgg import VGG19Features
 from .weights import resolve_weights
 
@@ -29,6 +30,7 @@ __all__ = [
     "reconstruct_style",
     "synthesize_texture",
     "get_encoder",
+    "get_texture_model",
     "GATYS_CONTENT_LAYERS",
     "GATYS_STYLE_LAYERS",
     "TEXTURE_LAYERS",
@@ -49,9 +51,36 @@ def _cached_encoder(weights: str, pooling: str, precision: str, device: str | No
 def get_encoder(
     weights: str | os.PathLike = "auto", pooling: str = "max", precision: str = "auto", device: str | None = None
 ) -> VGG19Features:
-    """A shared :class:`VGG19Features` (built once per settings; notebooks call this repeatedly)."""
+    """A shared :class:`VGG19Features` (built once per settings; notebooks call this repeatedly).
+
+    ``pooling="auto"``: max pooling (torchvision's network) for trained weights, average pooling for
+    random ones, where max pooling leaves deep reconstructions as noise (measured with
+    ``benchmarks/bench_offline.py``: conv3_2 from a 128 px photo, SSIM 0.15 with max pooling, 0.92
+    with average pooling; Gatys et al. 2016 use average pooling for all image synthesis).
+    """
     resolved = resolve_weights(weights)
+    if pooling == "auto":
+        enc = _cached_encoder(str(resolved), "max", precision, device)
+        return _cached_encoder(str(resolved), "avg", precision, device) if enc.is_random else enc
     return _cached_encoder(str(resolved), pooling, precision, device)
+
+
+@functools.lru_cache(maxsize=2)
+def get_texture_model(device: str | None = None) -> MultiScaleTextures:
+    """A shared :class:`nstlib.multiscale.MultiScaleTextures` (the offline texture model)."""
+    return MultiScaleTextures(device=device)
+
+
+_TEXTURE_NOTE_SHOWN = False
+
+
+def _texture_note() -> None:
+    global _TEXTURE_NOTE_SHOWN
+    if not _TEXTURE_NOTE_SHOWN:
+        _TEXTURE_NOTE_SHOWN = True
+        print("nstlib: the VGG-19 weights are random, and a random VGG-19 synthesises noise, not textures; "
+              "textures use the random multi-scale filter model instead (one layer of filters of 3-55 px, "
+              "Ustyuzhaninov et al. 2017). With the trained network they use VGG-19 (model='vgg' forces it).")
 
 
 def _load(source: Image, size: int | tuple[int, int] | None, default: int) -> Tensor:
@@ -296,13 +325,16 @@ def reconstruct_content(
     steps: int = 300,
     optimizer: str = "lbfgs",
     weights: str | os.PathLike = "auto",
-    pooling: str = "max",
+    pooling: str = "auto",
     encoder: VGG19Features | None = None,
     seed: int = 0,
     progress: bool = True,
     callback=None,
 ) -> SynthesisResult:
-    """Invert one layer's content representation: from white noise, match P^l only (style weight 0)."""
+    """Invert one layer's content representation: from white noise, match P^l only (style weight 0).
+
+    ``pooling="auto"`` uses average pooling when the weights are random (see :func:`get_encoder`).
+    """
     enc = encoder or get_encoder(weights, pooling)
     img = load_image(image, size=size).to(enc.device)
     return synthesize(
@@ -320,13 +352,16 @@ def reconstruct_style(
     steps: int = 300,
     optimizer: str = "lbfgs",
     weights: str | os.PathLike = "auto",
-    pooling: str = "max",
+    pooling: str = "auto",
     encoder: VGG19Features | None = None,
     seed: int = 0,
     progress: bool = True,
     callback=None,
 ) -> SynthesisResult:
-    """Reconstruct an image's style from white noise: match Gram matrices only (content weight 0)."""
+    """Reconstruct an image's style from white noise: match Gram matrices only (content weight 0).
+
+    ``pooling="auto"`` uses average pooling when the weights are random (see :func:`get_encoder`).
+    """
     enc = encoder or get_encoder(weights, pooling)
     img = load_image(image, size=size).to(enc.device)
     sl = _layer_weights(layers, {})
@@ -339,7 +374,7 @@ def reconstruct_style(
 
 def synthesize_texture(
     image: Image,
-    layers: Mapping[str, float] | Sequence[str] = TEXTURE_LAYERS,
+    layers: Mapping[str, float] | Sequence[str] | None = None,
     size: int | tuple[int, int] | None = 256,
     *,
     source_size: int | tuple[int, int] | None = None,
@@ -347,7 +382,8 @@ def synthesize_texture(
     optimizer: str = "lbfgs",
     weights: str | os.PathLike = "auto",
     pooling: str = "max",
-    encoder: VGG19Features | None = None,
+    encoder: VGG19Features | MultiScaleTextures | None = None,
+    model: str = "auto",
     seed: int = 0,
     progress: bool = True,
     callback=None,
@@ -356,18 +392,48 @@ def synthesize_texture(
 
     ``size`` is the output's size (longer side or (H, W)); ``source_size`` resizes the source
     texture first (default: same longer side as the output).
+
+    ``model`` picks the feature space: ``"vgg"`` (VGG-19, layers :data:`TEXTURE_LAYERS` by default),
+    ``"multiscale"`` (:class:`nstlib.multiscale.MultiScaleTextures`: one layer of random filters of
+    3 to 55 px, Ustyuzhaninov et al. 2017; layers: every filter size that fits) or ``"auto"``:
+    VGG-19 with trained weights, the multi-scale model when the VGG-19 weights are random and no
+    VGG layers were asked for (a random VGG-19 gives noise, not textures; a note says so once).
+    ``result.info["texture_model"]`` records the choice.
     """
-    enc = encoder or get_encoder(weights, pooling)
+    if model not in ("auto", "vgg", "multiscale"):
+        raise ValueError(f"model must be 'auto', 'vgg' or 'multiscale', got {model!r}")
+    if isinstance(encoder, MultiScaleTextures):
+        model = "multiscale"
+    elif model == "multiscale" and encoder is not None:
+        raise ValueError("model='multiscale' uses its own random filters: leave encoder=None "
+                         "(or pass encoder=nstlib.multiscale.MultiScaleTextures(...))")
+    if model == "auto":
+        vgg = encoder or get_encoder(weights, pooling)
+        model = "multiscale" if vgg.is_random and layers is None else "vgg"
+        if model == "multiscale":
+            _texture_note()
+    enc: VGG19Features | MultiScaleTextures
+    if model == "multiscale":
+        enc = encoder if isinstance(encoder, MultiScaleTextures) else get_texture_model()
+    else:
+        enc = encoder or get_encoder(weights, pooling)
     if size is None:
         src = load_image(image, size=source_size).to(enc.device)
         out_hw = (int(src.shape[-2]), int(src.shape[-1]))
     else:
         out_hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
         src = load_image(image, size=source_size or max(out_hw)).to(enc.device)
+    if layers is None:
+        if isinstance(enc, MultiScaleTextures):  # every filter that fits into both images
+            fit = min(*out_hw, *src.shape[-2:])
+            layers = [name for name in enc.layer_names if int(name[1:]) <= fit]
+        else:
+            layers = TEXTURE_LAYERS
     sl = _layer_weights(layers, {})
-    return synthesize(
+    result = synthesize(
         enc, style_targets=style_targets(enc, src, list(sl), output_size=out_hw), style_layers=sl,
-        content_weight=0.0, style_weight=1.0, init="noise", size=out_hw, optimizer=optimizer, steps=steps,
-        seed=seed, progress=progress, callback=callback,
+        content_weight=0.0, style_weight=1.0, layer_balance=isinstance(enc, MultiScaleTextures), init="noise",
+        size=out_hw, optimizer=optimizer, steps=steps, seed=seed, progress=progress, callback=callback,
     )
-
+    result.info["texture_model"] = model
+    return result

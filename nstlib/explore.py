@@ -14,14 +14,30 @@ import warnings
 #: {old name: new module} for every public name this module had.
 _MOVED = {
     **dict.fromkeys(
-        ["LayerInfo", "ArchitectureTable", "architecture_table", "unit_at", "effective_receptive_fields",
-         "input_gradient_step", "shuffle_patches", "RepresentationChange", "representation_change", "StyleTerm",
-         "style_terms"],
+        [
+            "LayerInfo",
+            "ArchitectureTable",
+            "architecture_table",
+            "unit_at",
+            "effective_receptive_fields",
+            "input_gradient_step",
+            "shuffle_patches",
+            "RepresentationChange",
+            "representation_change",
+            "StyleTerm",
+            "style_terms",
+        ],
         "nstlib.analysis",
     ),
     **dict.fromkeys(
-        ["draw_receptive_fields", "plot_effective_receptive_fields", "plot_feature_maps",
-         "plot_reconstruction_losses", "plot_style_terms", "plot_gram"],
+        [
+            "draw_receptive_fields",
+            "plot_effective_receptive_fields",
+            "plot_feature_maps",
+            "plot_reconstruction_losses",
+            "plot_style_terms",
+            "plot_gram",
+        ],
         "nstlib.viz",
     ),
 }
@@ -33,8 +49,11 @@ def __getattr__(name: str):
     if name not in _MOVED:
         raise AttributeError(f"module 'nstlib.explore' has no attribute {name!r}")
     new = _MOVED[name]
-    warnings.warn(f"nstlib.explore.{name} moved to {new}.{name}; nstlib.explore goes away in the next version",
-                  DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        f"nstlib.explore.{name} moved to {new}.{name}; nstlib.explore goes away in the next version",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return getattr(importlib.import_module(new), name)
 
 

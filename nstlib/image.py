@@ -12,8 +12,7 @@ from typing import Any
 from . import io as _io
 
 _MOVED = frozenset(  # the public names of the old module
-    {"ImageError", "ImageNotFoundError", "MAX_SIDE", "load_image", "save_image", "check_image",
-     "to_pil", "to_numpy"}
+    {"ImageError", "ImageNotFoundError", "MAX_SIDE", "load_image", "save_image", "check_image", "to_pil", "to_numpy"}
 )
 
 

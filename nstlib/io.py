@@ -299,8 +299,10 @@ def _check_range(t: torch.Tensor, name: str) -> torch.Tensor:
     elif lo >= -1.0 - _TOL and hi <= 1.0 + _TOL:
         hint = "It looks like values in [-1, 1]: map them with (x + 1) / 2."
     elif lo < 0.0 and hi < 4.0:
-        hint = ("It looks ImageNet-normalised: undo it with x * std + mean "
-                "(mean 0.485, 0.456, 0.406; std 0.229, 0.224, 0.225).")
+        hint = (
+            "It looks ImageNet-normalised: undo it with x * std + mean "
+            "(mean 0.485, 0.456, 0.406; std 0.229, 0.224, 0.225)."
+        )
     else:
         hint = "Rescale it, e.g. (x - x.min()) / (x.max() - x.min()), or clamp with x.clamp(0, 1)."
     raise ImageError(f"{name} has values in [{lo:.4g}, {hi:.4g}], expected [0, 1]. {hint}")

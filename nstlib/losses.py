@@ -105,7 +105,11 @@ def __getattr__(name: str):
 
         from . import speed
 
-        warnings.warn("nstlib.losses.feature_matrix moved to nstlib.speed.feature_matrix; the old name goes "
-                      "away in the next version", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "nstlib.losses.feature_matrix moved to nstlib.speed.feature_matrix; the old name goes "
+            "away in the next version",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return speed.feature_matrix
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,8 +16,9 @@ def __getattr__(name: str) -> Any:
     if name.startswith("__"):
         raise AttributeError(name)
     value = getattr(_new, name)  # AttributeError for names that never existed
-    warnings.warn(f"nstlib.optim is now nstlib.synthesis: use nstlib.synthesis.{name}", DeprecationWarning,
-                  stacklevel=2)
+    warnings.warn(
+        f"nstlib.optim is now nstlib.synthesis: use nstlib.synthesis.{name}", DeprecationWarning, stacklevel=2
+    )
     return value
 
 

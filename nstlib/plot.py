@@ -18,8 +18,11 @@ def __getattr__(name: str):
     if name not in _MOVED:
         raise AttributeError(f"module 'nstlib.plot' has no attribute {name!r}")
     new = _MOVED[name]
-    warnings.warn(f"nstlib.plot.{name} moved to {new}.{name}; nstlib.plot goes away in the next version",
-                  DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        f"nstlib.plot.{name} moved to {new}.{name}; nstlib.plot goes away in the next version",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return getattr(importlib.import_module(new), name)
 
 

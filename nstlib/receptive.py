@@ -52,8 +52,18 @@ __all__ = [
 
 # Layers that act on each pixel separately: kernel 1, stride 1, padding 0 (the size is unchanged).
 _POINTWISE = (
-    nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh,
-    nn.BatchNorm2d, nn.InstanceNorm2d, nn.Dropout, nn.Dropout2d, nn.Identity,
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.BatchNorm2d,
+    nn.InstanceNorm2d,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.Identity,
 )
 
 
@@ -126,8 +136,10 @@ class ReceptiveFieldTable(list):
     def __str__(self) -> str:
         rows = [list(_HEADERS)] + self._cells()
         widths = [max(len(row[c]) for row in rows) for c in range(len(_HEADERS))]
-        lines = ["  ".join(cell.rjust(w) if c > 1 else cell.ljust(w) for c, (cell, w) in enumerate(zip(row, widths)))
-                 for row in rows]
+        lines = [
+            "  ".join(cell.rjust(w) if c > 1 else cell.ljust(w) for c, (cell, w) in enumerate(zip(row, widths)))
+            for row in rows
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
@@ -210,9 +222,7 @@ def _gatys_names(geometry: list[tuple[str, int, int, int, int | None]]) -> list[
 def _model_layers(model: nn.Module) -> list[tuple[str, tuple[str, int, int, int, int | None]]]:
     features = getattr(model, "features", model)
     if not isinstance(features, nn.Sequential):
-        raise TypeError(
-            f"expected 'vgg19', 'vgg16', a VGG19Features or an nn.Sequential, got {type(model).__name__}"
-        )
+        raise TypeError(f"expected 'vgg19', 'vgg16', a VGG19Features or an nn.Sequential, got {type(model).__name__}")
     children = list(features.named_children())
     geometry = [_geometry(name, module) for name, module in children]
     names = [name for name, _ in children]

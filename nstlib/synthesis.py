@@ -31,8 +31,20 @@ from . import speed
 from .losses import content_loss, style_layer_loss, tv_loss
 from .vgg import VGG19Features, layer_shape
 
-__all__ = ["synthesize", "run_loop", "make_objective", "Objective", "balance", "balance_layers", "size_factor", "REFERENCE_SIZE", "SynthesisResult",
-           "content_targets", "style_targets", "layer_shape"]
+__all__ = [
+    "synthesize",
+    "run_loop",
+    "make_objective",
+    "Objective",
+    "balance",
+    "balance_layers",
+    "size_factor",
+    "REFERENCE_SIZE",
+    "SynthesisResult",
+    "content_targets",
+    "style_targets",
+    "layer_shape",
+]
 
 Callback = Callable[[int, Tensor, dict[str, float]], Any]
 
@@ -289,8 +301,10 @@ def balance_layers(objective: Objective, x_ref: Tensor, beta: float = 1.0) -> di
         return {k.split("/", 1)[1]: objective.weights[k] / beta for k in objective.weights if k.startswith("style/")}
     bad = sorted(k for k, v in raw.items() if not math.isfinite(v) or v <= 0)
     if bad or not raw:
-        raise ValueError(f"cannot balance the style layers: the gradients of {bad} at the reference image "
-                         "are 0 or not finite; give style_layers= weights explicitly (layer_balance=False)")
+        raise ValueError(
+            f"cannot balance the style layers: the gradients of {bad} at the reference image "
+            "are 0 or not finite; give style_layers= weights explicitly (layer_balance=False)"
+        )
     inv = {k.split("/", 1)[1]: objective.weights[k] / raw[k] for k in raw}  # c_l / ||grad E_l|| (times beta)
     total = sum(inv.values())
     sw = {layer: v / total for layer, v in inv.items()}
@@ -404,10 +418,14 @@ def synthesize(
     if strength is not None:
         strength = _check_strength(strength)
         if style_weight is not None:
-            raise ValueError("give either strength= (beta set from the gradients) or style_weight= (beta itself), not both")
+            raise ValueError(
+                "give either strength= (beta set from the gradients) or style_weight= (beta itself), not both"
+            )
         if not content_targets or not style_targets or content_weight == 0:
-            raise ValueError("strength= balances content against style: it needs content and style targets and "
-                             "content_weight > 0; for style or content alone give style_weight= instead")
+            raise ValueError(
+                "strength= balances content against style: it needs content and style targets and "
+                "content_weight > 0; for style or content alone give style_weight= instead"
+            )
     style_weight = _check_scalar("style_weight", 1.0 if style_weight is None else style_weight)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps = {steps!r}: the number of loss evaluations must be an integer >= 1")
@@ -429,15 +447,35 @@ def synthesize(
 
     x = _initial_image(init, content_image, size, seed).to(encoder.device)
     objective = make_objective(
-        encoder, content_targets=content_targets, style_targets=style_targets, content_layers=cw,
-        style_layers=sw, content_weight=content_weight, style_weight=style_weight, strength=strength,
-        layer_balance=layer_balance, tv_weight=tv_weight, size=(int(x.shape[-2]), int(x.shape[-1])), seed=seed,
-        style_masks=style_masks, content_loss_fn=content_loss_fn, style_loss_fn=style_loss_fn, gram_fn=gram_fn,
+        encoder,
+        content_targets=content_targets,
+        style_targets=style_targets,
+        content_layers=cw,
+        style_layers=sw,
+        content_weight=content_weight,
+        style_weight=style_weight,
+        strength=strength,
+        layer_balance=layer_balance,
+        tv_weight=tv_weight,
+        size=(int(x.shape[-2]), int(x.shape[-1])),
+        seed=seed,
+        style_masks=style_masks,
+        content_loss_fn=content_loss_fn,
+        style_loss_fn=style_loss_fn,
+        gram_fn=gram_fn,
     )
     if on_start is not None:
         on_start(dict(objective.weights))
-    result = run_loop(objective, x, steps=steps, optimizer=optimizer, lr=lr, line_search=line_search,
-                      progress=progress, callback=callback)
+    result = run_loop(
+        objective,
+        x,
+        steps=steps,
+        optimizer=optimizer,
+        lr=lr,
+        line_search=line_search,
+        progress=progress,
+        callback=callback,
+    )
     result.info.update(objective.info)
     return result
 
@@ -498,8 +536,13 @@ def make_objective(
         if strength is not None:
             beta = balance(objective, ref, strength, style_weight)
     objective.info = dict(
-        alpha=content_weight, beta=beta, strength=strength, content_layers=cw, style_layers=sw,
-        size_factors={k: size_factor(k, H, W) for k in cw}, tv_weight=tv_weight,
+        alpha=content_weight,
+        beta=beta,
+        strength=strength,
+        content_layers=cw,
+        style_layers=sw,
+        size_factors={k: size_factor(k, H, W) for k in cw},
+        tv_weight=tv_weight,
     )
     return objective
 
@@ -569,8 +612,14 @@ def run_loop(
         if optimizer == "lbfgs":
             while len(history) < steps:  # one call runs the whole budget, unless L-BFGS stalls
                 opt = torch.optim.LBFGS(
-                    [x], lr=1.0 if lr is None else lr, max_iter=steps, max_eval=steps, history_size=20,
-                    tolerance_grad=-1.0, tolerance_change=-1.0, line_search_fn=line_search,
+                    [x],
+                    lr=1.0 if lr is None else lr,
+                    max_iter=steps,
+                    max_eval=steps,
+                    history_size=20,
+                    tolerance_grad=-1.0,
+                    tolerance_change=-1.0,
+                    line_search_fn=line_search,
                 )
                 try:
                     opt.step(closure)
@@ -605,8 +654,12 @@ def run_loop(
     info: dict[str, Any] = {"restarts": restarts}
     encoder = getattr(objective, "encoder", None)
     if encoder is not None:
-        info |= {"weights": encoder.weights_source, "precision": encoder.precision, "device": str(encoder.device),
-                "normalized": getattr(encoder, "normalized", False)}
+        info |= {
+            "weights": encoder.weights_source,
+            "precision": encoder.precision,
+            "device": str(encoder.device),
+            "normalized": getattr(encoder, "normalized", False),
+        }
     return SynthesisResult(image, history, weights, int(best["step"]), stopped, message, info)
 
 
@@ -616,8 +669,10 @@ def _check_strength(value: object) -> float:
     except (TypeError, ValueError):
         raise ValueError(f"strength = {value!r}: give a number > 0 (1 = balanced, larger = more style)") from None
     if not math.isfinite(s) or s <= 0:
-        raise ValueError(f"strength = {s}: the style strength must be a finite number > 0 "
-                         "(1 = content and style balanced, 10 = much more style, 0.1 = mostly content)")
+        raise ValueError(
+            f"strength = {s}: the style strength must be a finite number > 0 "
+            "(1 = content and style balanced, 10 = much more style, 0.1 = mostly content)"
+        )
     return s
 
 

@@ -71,8 +71,9 @@ class Table(list):
         widths = [max(len(row[c]) for row in rows) for c in range(len(self.headers))]
 
         def line(row: list[str]) -> str:
-            return "  ".join(c.rjust(w) if i in self.right else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+            return "  ".join(
+                c.rjust(w) if i in self.right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+            ).rstrip()
 
         rule = "  ".join("-" * w for w in widths)
         lines = [line(rows[0]), rule, *(line(r) for r in body)]

@@ -54,8 +54,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # Channel counts per block ("M" = 2x2 max pool), as in torchvision's VGG configurations.
 VGG_CONFIGS: dict[str, list[int | str]] = {
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-              512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
 
 
@@ -217,8 +216,9 @@ class VGG19Features(nn.Module):
 
         stats, self.calibration_seconds = cached_stats(self.features, self.pooling, self.mean, self.std)
         # nstlib's own random recipe is not the user's file: its few odd filters are not worth a warning
-        self.dead_filters, self.sparse_filters = normalize_(self.features, stats, warn=not self.is_random,
-                                                            source=f"VGG-19 weights {self.weights_source!r}")
+        self.dead_filters, self.sparse_filters = normalize_(
+            self.features, stats, warn=not self.is_random, source=f"VGG-19 weights {self.weights_source!r}"
+        )
         self.normalized = True
 
     @property
@@ -238,9 +238,7 @@ class VGG19Features(nn.Module):
         layers = list(layers)
         bad = [name for name in layers if name not in self.layer_names]
         if bad:
-            raise ValueError(
-                f"unknown VGG-19 layer name(s) {bad}; valid names are: {', '.join(self.layer_names)}"
-            )
+            raise ValueError(f"unknown VGG-19 layer name(s) {bad}; valid names are: {', '.join(self.layer_names)}")
         return layers
 
     def check_size(self, height: int, width: int, layers: Sequence[str]) -> None:
@@ -310,8 +308,10 @@ class VGG19Features(nn.Module):
         return {name: out[name].to(torch.float32, memory_format=fmt) for name in layers}
 
     def extra_repr(self) -> str:
-        return (f"weights={self.weights_source!r}, pooling={self.pooling!r}, precision={self.precision!r}, "
-                f"normalized={self.normalized}")
+        return (
+            f"weights={self.weights_source!r}, pooling={self.pooling!r}, precision={self.precision!r}, "
+            f"normalized={self.normalized}"
+        )
 
 
 # Names that moved in the restructure (issue 15): they keep working from here for one version.
@@ -333,7 +333,10 @@ def __getattr__(name: str):
         import importlib
 
         module, new = _MOVED[name]
-        warnings.warn(f"nstlib.vgg.{name} moved to {module}.{new}; the old name goes away in the next version",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"nstlib.vgg.{name} moved to {module}.{new}; the old name goes away in the next version",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(importlib.import_module(module), new)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

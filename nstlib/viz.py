@@ -103,7 +103,10 @@ def plot_losses(
         terms = [*keys, "total"]
     xs = [h[x] for h in history]
     for term in terms:
-        ys = [h.get(term, float("nan")) * (weights.get(term, 1.0) if weights and term != "total" else 1.0) for h in history]
+        ys = [
+            h.get(term, float("nan")) * (weights.get(term, 1.0) if weights and term != "total" else 1.0)
+            for h in history
+        ]
         style = dict(color="black", linewidth=2) if term == "total" else {}
         ax.plot(xs, ys, label=term, **style)
     if logy:
@@ -119,7 +122,10 @@ def plot_losses(
 
 
 def plot_reconstruction_losses(
-    results: Mapping[str, SynthesisResult], relative: bool = True, best_so_far: bool = True, ax=None,
+    results: Mapping[str, SynthesisResult],
+    relative: bool = True,
+    best_so_far: bool = True,
+    ax=None,
     title: str | None = None,
 ):
     """One loss curve per reconstruction (e.g. one per layer), log scale; returns the Figure.
@@ -202,8 +208,17 @@ def draw_receptive_fields(
     ax.imshow(img, extent=(-0.5, W - 0.5, H - 0.5, -0.5), zorder=1)
     for k, (name, rf, (i, j), (t, l, b, r)) in enumerate(boxes):
         colour = _COLOURS[k % len(_COLOURS)]
-        rect = Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False, edgecolor=colour, linewidth=2,
-                         label=f"{name}: {rf.size} px", gid=name, zorder=3)
+        rect = Rectangle(
+            (l - 0.5, t - 0.5),
+            r - l,
+            b - t,
+            fill=False,
+            edgecolor=colour,
+            linewidth=2,
+            label=f"{name}: {rf.size} px",
+            gid=name,
+            zorder=3,
+        )
         ax.add_patch(rect)
         cy, cx = rf.center(i), rf.center(j)
         ax.plot([cx], [cy], marker="+", color=colour, markersize=8, zorder=4)
@@ -220,7 +235,10 @@ def draw_receptive_fields(
 
 
 def plot_effective_receptive_fields(
-    erfs: Mapping[str, Tensor], table: ReceptiveFieldTable | None = None, fraction: float = 0.9, gamma: float = 0.5,
+    erfs: Mapping[str, Tensor],
+    table: ReceptiveFieldTable | None = None,
+    fraction: float = 0.9,
+    gamma: float = 0.5,
     zoom: bool = True,
 ):
     """One panel per layer: the effective receptive field as a heat map inside its theoretical box.
@@ -249,8 +267,17 @@ def plot_effective_receptive_fields(
         h, w = layer_shape(name, H, W)
         top, left, bottom, right = rf.box(h // 2, w // 2)
         ax.imshow(erf.clamp_min(0).pow(gamma).numpy(), cmap="magma", vmin=0, vmax=1)
-        ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
-                               edgecolor="#4fc3f7", linewidth=1.5, gid=name))
+        ax.add_patch(
+            Rectangle(
+                (left - 0.5, top - 0.5),
+                right - left,
+                bottom - top,
+                fill=False,
+                edgecolor="#4fc3f7",
+                linewidth=1.5,
+                gid=name,
+            )
+        )
         cy, cx = erf_centre(erf)
         radius = erf_radius(erf, fraction)
         ax.add_patch(Circle((cx, cy), radius, fill=False, edgecolor="white", linestyle="--", linewidth=1))
@@ -265,9 +292,11 @@ def plot_effective_receptive_fields(
         ax.set_title(f"{name}\nbox {rf.size} px, ERF {2 * radius:.0f} px", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"effective receptive field (heat map of erf^{gamma}); blue box: theoretical field; "
-                 f"dashed circle: {fraction:.0%} of the ERF's mass" + ("; panels zoomed to the box" if zoom else ""),
-                 fontsize=9)
+    fig.suptitle(
+        f"effective receptive field (heat map of erf^{gamma}); blue box: theoretical field; "
+        f"dashed circle: {fraction:.0%} of the ERF's mass" + ("; panels zoomed to the box" if zoom else ""),
+        fontsize=9,
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
 
@@ -288,8 +317,9 @@ def plot_feature_maps(encoder: nn.Module, image: Tensor, layers: Sequence[str], 
     import matplotlib.pyplot as plt
 
     strongest = strongest_feature_maps(encoder, image, layers, n_channels)
-    fig, axes = plt.subplots(len(layers), n_channels + 1, figsize=(1.7 * (n_channels + 1), 1.7 * len(layers) + 0.3),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(layers), n_channels + 1, figsize=(1.7 * (n_channels + 1), 1.7 * len(layers) + 0.3), squeeze=False
+    )
     for row, name in zip(axes, layers):
         channels, maps = strongest[name]  # (n, H_l, W_l)
         row[0].imshow(to_display(image))
@@ -332,8 +362,9 @@ def plot_style_terms(terms: Mapping[str, StyleTerm], ax=None, title: str | None 
         v = v[v > 0]
         return math.log10(v.max() / v.min()) if len(v) else float("nan")
 
-    ax.set_title(title or f"style term per layer: raw spans {spread(raw):.1f} decades, E_l {spread(norm):.1f}",
-                 fontsize=10)
+    ax.set_title(
+        title or f"style term per layer: raw spans {spread(raw):.1f} decades, E_l {spread(norm):.1f}", fontsize=10
+    )
     ax.legend(labels=[r"raw $\sum_{ij}(G_{ij}-A_{ij})^2$", r"$E_l = $ raw $/\,(4N_l^2M_l^2)$"], fontsize=8)
     ax.grid(True, axis="y", which="major", alpha=0.3)
     fig.tight_layout()

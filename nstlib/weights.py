@@ -154,7 +154,7 @@ def load_torchvision_state_dict_(features: nn.Sequential, state: object, source:
     if not isinstance(state, dict):
         raise WeightsError(f"{source}: expected a dict of tensors (a state dict), got {type(state).__name__}")
     if any(k.startswith("features.") for k in state):
-        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+        state = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
     own = features.state_dict()
     new = {}
     for tv_key, our_key in torchvision_keys(features):
@@ -172,8 +172,10 @@ def load_torchvision_state_dict_(features: nn.Sequential, state: object, source:
                 f"{got}, expected {tuple(own[our_key].shape)}"
             )
         if not bool(torch.isfinite(tensor).all()):
-            raise WeightsError(f"{source}: 'features.{tv_key}' ({our_key}) contains NaN or inf values; "
-                               "the file is corrupt. Download or save it again.")
+            raise WeightsError(
+                f"{source}: 'features.{tv_key}' ({our_key}) contains NaN or inf values; "
+                "the file is corrupt. Download or save it again."
+            )
         new[our_key] = tensor.float()
     features.load_state_dict(new)
 

@@ -162,14 +162,19 @@ def start_lab(
     ``env`` is added to the server's environment, which kernels inherit (NSTLIB_WEIGHTS, ...).
     """
     work_dir.mkdir(parents=True, exist_ok=True)
-    dirs = {name: work_dir / name for name in ("config", "data", "user-settings", "app-settings", "workspaces", "runtime", "ipython")}
+    dirs = {
+        name: work_dir / name
+        for name in ("config", "data", "user-settings", "app-settings", "workspaces", "runtime", "ipython")
+    }
     for d in dirs.values():
         d.mkdir(exist_ok=True)
     (dirs["app-settings"] / "overrides.json").write_text(json.dumps(LAB_OVERRIDES, indent=2))
     token = secrets.token_hex(16)
     port = _free_port()
     cmd = [
-        sys.executable, "-m", "jupyterlab",
+        sys.executable,
+        "-m",
+        "jupyterlab",
         "--no-browser",
         f"--port={port}",
         "--ServerApp.ip=127.0.0.1",
@@ -393,8 +398,9 @@ class LabPage:
                 if time.monotonic() - stalled_since > 5:
                     first = next(i for i, p in enumerate(state["prompts"]) if not any(ch.isdigit() for ch in p))
                     errors = "\n".join(t[-2000:] for t in state["errors"]) or "(no traceback on the page)"
-                    raise self.fail(f"Run All stopped: code cell {first + 1} of {state['n']} did not run; "
-                                    f"errors shown:\n{errors}")
+                    raise self.fail(
+                        f"Run All stopped: code cell {first + 1} of {state['n']} did not run; errors shown:\n{errors}"
+                    )
             else:
                 stalled_since = None
             time.sleep(0.5)
@@ -417,8 +423,9 @@ class LabPage:
             raise self.fail(f"the {what} image is empty")
         return base64.b64decode(got["b64"])
 
-    def move_slider(self, selector: str, nth: int = 0, key: str = "ArrowRight", presses: int = 1,
-                    fallback_key: str | None = None) -> tuple[str, str, str]:
+    def move_slider(
+        self, selector: str, nth: int = 0, key: str = "ArrowRight", presses: int = 1, fallback_key: str | None = None
+    ) -> tuple[str, str, str]:
         """Focus the noUiSlider handle of the ``nth`` slider matching ``selector``; press ``key`` ``presses`` times.
 
         noUiSlider (ipywidgets 8) moves one step per arrow key and to the ends with Home / End.
@@ -444,8 +451,15 @@ class LabPage:
                 return name, before, after
         raise self.fail(f"slider {name} did not move with {key} (readout stays {before!r})")
 
-    def click_run_and_wait(self, button: str, status: str, done: str = "Done", running: str = "Running",
-                           error: str = "Error", timeout: float = 240.0) -> list[str]:
+    def click_run_and_wait(
+        self,
+        button: str,
+        status: str,
+        done: str = "Done",
+        running: str = "Running",
+        error: str = "Error",
+        timeout: float = 240.0,
+    ) -> list[str]:
         """Click ``button``; wait until ``status`` showed ``running`` (or changed) and now starts with ``done``.
 
         Returns every text the status widget showed meanwhile (recorded by a MutationObserver, so a

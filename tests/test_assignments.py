@@ -22,13 +22,30 @@ SOURCE, DEST = REPO / "notebooks" / "source", REPO / "notebooks"
 
 
 def _solution_meta(grade_id: str) -> dict:
-    return {"nbgrader": {"grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3,
-                         "solution": True, "task": False}}
+    return {
+        "nbgrader": {
+            "grade": False,
+            "grade_id": grade_id,
+            "locked": False,
+            "schema_version": 3,
+            "solution": True,
+            "task": False,
+        }
+    }
 
 
 def _check_meta(grade_id: str, points: int = 1) -> dict:
-    return {"nbgrader": {"grade": True, "grade_id": grade_id, "locked": True, "points": points,
-                         "schema_version": 3, "solution": False, "task": False}}
+    return {
+        "nbgrader": {
+            "grade": True,
+            "grade_id": grade_id,
+            "locked": True,
+            "points": points,
+            "schema_version": 3,
+            "solution": False,
+            "task": False,
+        }
+    }
 
 
 CONTENT_SOLUTION = '''def content_loss(F, P):
@@ -42,10 +59,10 @@ CONTENT_SOLUTION = '''def content_loss(F, P):
     return 0.5 * (diff ** 2).sum()
     ### END SOLUTION'''
 
-CHECK_WITH_HIDDEN = '''grading.check_content_loss(content_loss)
+CHECK_WITH_HIDDEN = """grading.check_content_loss(content_loss)
 ### BEGIN HIDDEN TESTS
 assert float(content_loss(torch.ones(1, 1, 1, 2), torch.zeros(1, 1, 1, 2))) == 1.0
-### END HIDDEN TESTS'''
+### END HIDDEN TESTS"""
 
 CLASS_SOLUTION = '''class Counter:
     def conv1_1_parameters(self) -> int:
@@ -62,10 +79,18 @@ def conv1_1_parameters() -> int:
 
 def synthetic_master() -> nbformat.NotebookNode:
     """A small master in the series' format: two exercises, a hidden test, a written answer, outputs."""
-    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                                "language_info": {"name": "python"}})
-    ran = new_code_cell("print('hello')", execution_count=3, outputs=[new_output("stream", name="stdout", text="hello\n")],
-                        metadata={"tags": ["nbval-ignore-output"], "execution": {"iopub.execute_input": "2026-01-01"}})
+    nb = new_notebook(
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        }
+    )
+    ran = new_code_cell(
+        "print('hello')",
+        execution_count=3,
+        outputs=[new_output("stream", name="stdout", text="hello\n")],
+        metadata={"tags": ["nbval-ignore-output"], "execution": {"iopub.execute_input": "2026-01-01"}},
+    )
     nb.cells = [
         new_markdown_cell("# 99 Synthetic\n\nLearning objectives: ..."),
         new_code_cell("import torch\nimport nstlib\nfrom nstlib import grading"),
@@ -73,9 +98,13 @@ def synthetic_master() -> nbformat.NotebookNode:
         new_code_cell(CONTENT_SOLUTION, metadata=_solution_meta("content_loss")),
         new_code_cell(CHECK_WITH_HIDDEN, metadata=_check_meta("content_loss-check")),
         new_code_cell(CLASS_SOLUTION, metadata=_solution_meta("conv1_1_parameters")),
-        new_code_cell("grading.check_conv1_1_parameters(conv1_1_parameters)", metadata=_check_meta("conv1_1_parameters-check")),
-        new_markdown_cell("Why 1/2?\n\n### BEGIN SOLUTION\nIt cancels the 2 of the derivative.\n### END SOLUTION",
-                          metadata=_solution_meta("why-half")),
+        new_code_cell(
+            "grading.check_conv1_1_parameters(conv1_1_parameters)", metadata=_check_meta("conv1_1_parameters-check")
+        ),
+        new_markdown_cell(
+            "Why 1/2?\n\n### BEGIN SOLUTION\nIt cancels the 2 of the derivative.\n### END SOLUTION",
+            metadata=_solution_meta("why-half"),
+        ),
         ran,
         new_code_cell("grading.report()"),
     ]
@@ -204,8 +233,12 @@ def test_malformed_regions_are_errors(source, message):
 
 def test_nbgrader_metadata_errors():
     with pytest.raises(AssignmentError, match="already used"):
-        student_notebook(_cell_nb(new_code_cell("a = 1", metadata=_check_meta("same")),
-                                  new_code_cell("b = 1", metadata=_check_meta("same"))))
+        student_notebook(
+            _cell_nb(
+                new_code_cell("a = 1", metadata=_check_meta("same")),
+                new_code_cell("b = 1", metadata=_check_meta("same")),
+            )
+        )
     with pytest.raises(AssignmentError, match="has no '### BEGIN SOLUTION' region"):
         student_notebook(_cell_nb(new_code_cell("def f():\n    return 1", metadata=_solution_meta("f"))))
     meta = _check_meta("c")
@@ -215,8 +248,10 @@ def test_nbgrader_metadata_errors():
 
 
 def test_student_source_doc_example_and_markdown_without_markers():
-    assert student_source("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION") == \
-        'def f(x):\n    raise NotImplementedError("Exercise: f — replace this line with your code")'
+    assert (
+        student_source("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION")
+        == 'def f(x):\n    raise NotImplementedError("Exercise: f — replace this line with your code")'
+    )
     nb = student_notebook(_cell_nb(new_markdown_cell("My answer is 42.", metadata=_solution_meta("q"))))
     assert nb.cells[0].source == "YOUR ANSWER HERE"
 
@@ -312,6 +347,7 @@ def test_student_exercises_report_not_implemented(path):
 # Colab (issue 16): every student copy starts with an "Open in Colab" badge and a setup cell that
 # installs nstlib only where it is missing.
 
+
 def _binder_repo() -> str:
     """owner/name of the README's Binder badge (the repository the notebooks are opened from)."""
     import re
@@ -385,8 +421,10 @@ def test_generated_copies_start_with_the_colab_badge_and_the_setup_cell(master_d
     nb = nbformat.read(dest / "99_synthetic.ipynb", as_version=4)
     badge, setup, *rest = nb.cells
     url = f"https://colab.research.google.com/github/{_binder_repo()}/blob/main/notebooks/99_synthetic.ipynb"
-    assert badge.cell_type == "markdown" and badge.source == \
-        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+    assert (
+        badge.cell_type == "markdown"
+        and badge.source == f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+    )
     assert setup.cell_type == "code" and setup.source == assignments.SETUP_SOURCE and setup.outputs == []
     assert (badge.id, setup.id) == ("open-in-colab", "setup-nstlib")  # fixed ids: byte-identical regeneration
     expected = student_notebook(nbformat.read(source / "99_synthetic.ipynb", as_version=4))

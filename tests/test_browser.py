@@ -34,8 +34,10 @@ REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = find_chromium()
 
 if importlib.util.find_spec("playwright") is None:
-    pytest.skip("Python Playwright is not installed (pip install playwright; no browser download needed)",
-                allow_module_level=True)
+    pytest.skip(
+        "Python Playwright is not installed (pip install playwright; no browser download needed)",
+        allow_module_level=True,
+    )
 if CHROMIUM is None:
     pytest.skip("no Chromium binary (apt-get install chromium, or set NSTLIB_CHROMIUM)", allow_module_level=True)
 if importlib.util.find_spec("jupyterlab") is None:
@@ -85,8 +87,9 @@ def _grab(ui: LabPage, shots: Path, label: str) -> tuple[bytes, bytes]:
     return preview, plot
 
 
-def drive_panel(browser, lab, notebook: str, shots: Path, nth: int = -1, key: str = "Home",
-                presses: int = 1) -> dict[str, float]:
+def drive_panel(
+    browser, lab, notebook: str, shots: Path, nth: int = -1, key: str = "Home", presses: int = 1
+) -> dict[str, float]:
     """Run ``notebook`` in JupyterLab, press Run twice, move a layer-weight slider, press Run; check the images.
 
     Four states of the panel, each read as the PNG bytes the browser shows:
@@ -130,17 +133,23 @@ def drive_panel(browser, lab, notebook: str, shots: Path, nth: int = -1, key: st
         timings["run_slider"] = time.monotonic() - t
         moved = _grab(ui, shots, "2-run-slider")
 
-        d = {(what, pair): png_difference(x[k], y[k])
-             for pair, x, y in (("0->1", placeholder, default), ("1->1b", default, again), ("1->2", default, moved))
-             for k, what in enumerate(("preview", "loss plot"))}
-        print(f"\n[browser] {notebook}: slider {name} {before} -> {after}; last status {statuses[-1]!r}; "
-              "mean |pixel change| (0-255) " + ", ".join(f"{w} {p}: {v:.3f}" for (w, p), v in d.items()))
+        d = {
+            (what, pair): png_difference(x[k], y[k])
+            for pair, x, y in (("0->1", placeholder, default), ("1->1b", default, again), ("1->2", default, moved))
+            for k, what in enumerate(("preview", "loss plot"))
+        }
+        print(
+            f"\n[browser] {notebook}: slider {name} {before} -> {after}; last status {statuses[-1]!r}; "
+            "mean |pixel change| (0-255) " + ", ".join(f"{w} {p}: {v:.3f}" for (w, p), v in d.items())
+        )
         for what in ("preview", "loss plot"):
             if d[what, "0->1"] <= 0.0:
                 raise ui.fail(f"Run did not change the {what} (placeholder after Run All -> first Run)")
             if d[what, "1->1b"] != 0.0:
-                raise ui.fail(f"the {what} changed between two Runs with the same settings (mean |diff| "
-                              f"{d[what, '1->1b']:.4f}): runs are not reproducible, so 1->2 proves nothing")
+                raise ui.fail(
+                    f"the {what} changed between two Runs with the same settings (mean |diff| "
+                    f"{d[what, '1->1b']:.4f}): runs are not reproducible, so 1->2 proves nothing"
+                )
             if d[what, "1->2"] <= 0.0:
                 raise ui.fail(f"the {what} did not change after moving slider {name} {before} -> {after} and Run")
     finally:
@@ -155,7 +164,7 @@ def drive_panel(browser, lab, notebook: str, shots: Path, nth: int = -1, key: st
 # (server, browser, menu, slider, button, image comparison) on its own, in seconds.
 SYNTHETIC_CELLS = [
     "import io\nimport ipywidgets as W\nimport numpy as np\nfrom PIL import Image\n",
-    '''def png(a):
+    """def png(a):
     buf = io.BytesIO(); Image.fromarray(a.astype("uint8")).save(buf, format="PNG"); return buf.getvalue()
 
 def render(w):
@@ -178,17 +187,20 @@ def on_run(_):
 
 run.on_click(on_run)
 W.VBox([slider, run, status, W.HBox([preview, plot])])
-''',
+""",
 ]
 
 
 def synthetic_notebook(path: Path) -> Path:
     """Write the contract notebook to ``path`` (nbformat 4 JSON) and return it."""
     nb = {
-        "nbformat": 4, "nbformat_minor": 5,
+        "nbformat": 4,
+        "nbformat_minor": 5,
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}},
-        "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None, "outputs": [],
-                   "source": src} for i, src in enumerate(SYNTHETIC_CELLS)],
+        "cells": [
+            {"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
+            for i, src in enumerate(SYNTHETIC_CELLS)
+        ],
     }
     path.write_text(json.dumps(nb, indent=1))
     return path

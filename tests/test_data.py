@@ -26,8 +26,9 @@ from nstlib import data
 from nstlib.data import DownloadError, ImageInfo, fetch, list_images
 from nstlib.io import load_image
 
-PINNED = ("https://raw.githubusercontent.com/jcjohnson/neural-style/"
-          "07c4b8299f8fbdafec0c514fc820ff1d7ff62e46/examples/inputs/")
+PINNED = (
+    "https://raw.githubusercontent.com/jcjohnson/neural-style/07c4b8299f8fbdafec0c514fc820ff1d7ff62e46/examples/inputs/"
+)
 README = Path(__file__).resolve().parent.parent / "data" / "README.md"
 
 
@@ -49,7 +50,7 @@ def test_registry_format():
     for e in raw:
         assert set(e) >= {"name", "url", "sha256", "size", "title", "licence", "credit"}
         assert re.fullmatch(r"[0-9a-f]{64}", e["sha256"]), e["name"]
-        assert e["url"].startswith(PINNED) and re.fullmatch(r"[\w.-]+\.jpg", e["url"][len(PINNED):])
+        assert e["url"].startswith(PINNED) and re.fullmatch(r"[\w.-]+\.jpg", e["url"][len(PINNED) :])
         assert isinstance(e["size"], int) and e["size"] > 0
         assert e["licence"].strip() and e["title"].strip() and e["credit"].strip()
         assert re.fullmatch(r"[a-z_]+", e["name"])
@@ -73,8 +74,9 @@ def test_list_images_records():
     assert all(isinstance(i, ImageInfo) for i in items)
     assert {i.kind for i in items} == {"photo", "texture", "procedural", "painting"}
     assert all(i.licence and i.source and i.description for i in items)
-    assert {"astronaut", "chelsea", "grace_hopper", "brick", "waves", "mosaic",
-            "brush_strokes", "starry_night"} <= set(names)
+    assert {"astronaut", "chelsea", "grace_hopper", "brick", "waves", "mosaic", "brush_strokes", "starry_night"} <= set(
+        names
+    )
     with pytest.raises(AttributeError):
         items[0].name = "x"  # frozen
     assert [i.name for i in list_images("texture")] == ["brick", "grass", "gravel"]
@@ -101,8 +103,7 @@ def test_skimage_licences_match_skimage_docstrings():
         assert key in licence.lower() and key in doc, name
 
 
-@pytest.mark.parametrize("info", [i for i in list_images() if i.kind != "painting"],
-                         ids=lambda i: i.name)
+@pytest.mark.parametrize("info", [i for i in list_images() if i.kind != "painting"], ids=lambda i: i.name)
 def test_offline_builtins_load(info):
     assert info.available_offline
     t = load_image(info.name, size=32)
@@ -158,7 +159,7 @@ def test_waves_are_horizontal_and_strokes_oriented():
 def _coherence(img: torch.Tensor, k: int = 7) -> float:
     gy, gx = torch.gradient(img)
     jxx, jyy, jxy = torch.nn.functional.avg_pool2d(torch.stack([gx * gx, gy * gy, gx * gy])[None], k, 1)[0]
-    return ((((jxx - jyy) ** 2 + 4 * jxy ** 2).sqrt()) / (jxx + jyy + 1e-8)).mean().item()
+    return ((((jxx - jyy) ** 2 + 4 * jxy**2).sqrt()) / (jxx + jyy + 1e-8)).mean().item()
 
 
 # --------------------------------------------------------------------------- downloader
@@ -200,7 +201,7 @@ class _Server:
                     for i in range(len(server.body)):
                         if server.release.wait(0.2):
                             return
-                        self.wfile.write(server.body[i:i + 1])
+                        self.wfile.write(server.body[i : i + 1])
                         self.wfile.flush()
                 else:
                     self.wfile.write(server.body)
@@ -213,8 +214,15 @@ class _Server:
 
     def entry(self, name: str, path: str, body: bytes | None = None) -> dict:
         body = self.body if body is None else body
-        return {"name": name, "url": f"{self.url}/{path}", "sha256": hashlib.sha256(body).hexdigest(),
-                "size": len(body), "title": "test image", "licence": "CC0", "credit": "test"}
+        return {
+            "name": name,
+            "url": f"{self.url}/{path}",
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "size": len(body),
+            "title": "test image",
+            "licence": "CC0",
+            "credit": "test",
+        }
 
     def close(self):
         self.release.set()

@@ -148,7 +148,7 @@ def test_plot_reconstruction_losses_relative_running_minimum():
 # ----------------------------------------------------------------------------- notebook 03
 def _tiles(x: torch.Tensor, p: int) -> list[bytes]:
     B, C, H, W = x.shape
-    return sorted(x[0, :, i:i + p, j:j + p].numpy().tobytes() for i in range(0, H, p) for j in range(0, W, p))
+    return sorted(x[0, :, i : i + p, j : j + p].numpy().tobytes() for i in range(0, H, p) for j in range(0, W, p))
 
 
 def test_shuffle_patches_moves_whole_tiles():
@@ -269,8 +269,14 @@ def test_table_prints_aligned_text_and_html():
     from types import SimpleNamespace as R
 
     t = Sizes([R(name="conv1_1", size=3), R(name="a<b", size=212)])
-    assert str(t).splitlines() == ["name    size", "------  ----", "conv1…     3", "a<b      212",
-                                   "------  ----", "total    215"]
+    assert str(t).splitlines() == [
+        "name    size",
+        "------  ----",
+        "conv1…     3",
+        "a<b      212",
+        "------  ----",
+        "total    215",
+    ]
     assert repr(t) == str(t)
     assert t["a<b"].size == 212 and t[0].name == "conv1_1" and isinstance(t[:1], list)
     with pytest.raises(KeyError, match="conv9_9"):
@@ -286,8 +292,20 @@ def test_architecture_table_text_layout(encoder):
     assert type(table) is list
     t = analysis.architecture_table(encoder, input_size=32)
     lines = str(t).splitlines()
-    assert lines[0].split() == ["layer", "kind", "output", "(C,", "H,", "W)", "filters", "(N_out,", "N_in,", "k,",
-                                "k)", "parameters"]
+    assert lines[0].split() == [
+        "layer",
+        "kind",
+        "output",
+        "(C,",
+        "H,",
+        "W)",
+        "filters",
+        "(N_out,",
+        "N_in,",
+        "k,",
+        "k)",
+        "parameters",
+    ]
     assert set(lines[1]) == {"-", " "} and lines[-2] == lines[1]
     assert lines[-1].startswith("total") and lines[-1].endswith("20,024,384")
     assert lines[2].split()[:2] == ["conv1_1", "conv"] and lines[2].endswith("1,792")  # right-aligned
@@ -296,19 +314,39 @@ def test_architecture_table_text_layout(encoder):
 
 # ----------------------------------------------------------------------------- deprecated modules
 _OLD_EXPLORE = {
-    "nstlib.analysis": ["LayerInfo", "ArchitectureTable", "architecture_table", "unit_at", "effective_receptive_fields",
-                        "input_gradient_step", "shuffle_patches", "RepresentationChange", "representation_change",
-                        "StyleTerm", "style_terms"],
-    "nstlib.viz": ["draw_receptive_fields", "plot_effective_receptive_fields", "plot_feature_maps",
-                   "plot_reconstruction_losses", "plot_style_terms", "plot_gram"],
+    "nstlib.analysis": [
+        "LayerInfo",
+        "ArchitectureTable",
+        "architecture_table",
+        "unit_at",
+        "effective_receptive_fields",
+        "input_gradient_step",
+        "shuffle_patches",
+        "RepresentationChange",
+        "representation_change",
+        "StyleTerm",
+        "style_terms",
+    ],
+    "nstlib.viz": [
+        "draw_receptive_fields",
+        "plot_effective_receptive_fields",
+        "plot_feature_maps",
+        "plot_reconstruction_losses",
+        "plot_style_terms",
+        "plot_gram",
+    ],
 }
 
 
-@pytest.mark.parametrize("module, name, new", [
-    *[("nstlib.explore", n, m) for m, names in _OLD_EXPLORE.items() for n in names],
-    ("nstlib.plot", "show_images", "nstlib.viz"), ("nstlib.plot", "plot_losses", "nstlib.viz"),
-    ("nstlib.plot", "to_display", "nstlib.io"),
-])
+@pytest.mark.parametrize(
+    "module, name, new",
+    [
+        *[("nstlib.explore", n, m) for m, names in _OLD_EXPLORE.items() for n in names],
+        ("nstlib.plot", "show_images", "nstlib.viz"),
+        ("nstlib.plot", "plot_losses", "nstlib.viz"),
+        ("nstlib.plot", "to_display", "nstlib.io"),
+    ],
+)
 def test_old_modules_hand_out_the_moved_names_with_a_warning(module, name, new):
     import importlib
 

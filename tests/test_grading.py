@@ -102,8 +102,14 @@ IDS = [check.__name__.removeprefix("check_") for check, _ in REFERENCES]
 
 
 def test_every_exercise_has_a_check():
-    pipeline_ids = {"extract_features", "match_reconstructions", "style_loss", "grad_style_layer", "run_lbfgs",
-                    "masked_gram_matrix"}  # checked in test_grading_pipeline.py
+    pipeline_ids = {
+        "extract_features",
+        "match_reconstructions",
+        "style_loss",
+        "grad_style_layer",
+        "run_lbfgs",
+        "masked_gram_matrix",
+    }  # checked in test_grading_pipeline.py
     assert [e.id for e in grading.EXERCISES if e.id not in pipeline_ids] == IDS
     assert {e.id for e in grading.EXERCISES} == set(IDS) | pipeline_ids
     assert all(callable(getattr(grading, f"check_{e.id}")) for e in grading.EXERCISES)
@@ -120,8 +126,12 @@ def test_reference_solution_passes(check, solution, capsys):
 
 @pytest.mark.parametrize(
     ("check", "library_fn"),
-    [(check_content_loss, nstlib.content_loss), (check_gram_matrix, nstlib.gram_matrix),
-     (check_style_layer_loss, nstlib.style_layer_loss), (check_tv_loss, nstlib.tv_loss)],
+    [
+        (check_content_loss, nstlib.content_loss),
+        (check_gram_matrix, nstlib.gram_matrix),
+        (check_style_layer_loss, nstlib.style_layer_loss),
+        (check_tv_loss, nstlib.tv_loss),
+    ],
     ids=["content_loss", "gram_matrix", "style_layer_loss", "tv_loss"],
 )
 def test_library_losses_pass_the_checks(check, library_fn, capsys):
@@ -184,8 +194,13 @@ def test_receptive_field_mistakes(fn, hint, capsys):
 
 @pytest.mark.parametrize(
     ("value", "hint"),
-    [(1728, "don't forget the biases"), (4864, "one slide says 5x5"), (640, "all 3 input channels"),
-     (64, "number of filters"), (1791.5, "expected a whole number")],
+    [
+        (1728, "don't forget the biases"),
+        (4864, "one slide says 5x5"),
+        (640, "all 3 input channels"),
+        (64, "number of filters"),
+        (1791.5, "expected a whole number"),
+    ],
 )
 def test_conv1_1_mistakes(value, hint, capsys):
     out = _fails_with(check_conv1_1_parameters, lambda: value, capsys, hint)
@@ -309,8 +324,13 @@ GRAM_WRONG = [
     (lambda F: _gram_of(F.flatten(2)).sum(0), "you summed the Gram matrices"),
     (lambda F: _gram_of(F.flatten(2)).detach(), "detached from the autograd graph"),
     (lambda F: _gram_of(F.flatten(2)).float(), "wrong dtype"),
-    (lambda F: F.view(F.shape[0], F.shape[1], -1).sum(-1, keepdim=True) @ F.flatten(2).sum(-1, keepdim=True).transpose(1, 2),
-     "not a product of sums"),
+    (
+        lambda F: (
+            F.view(F.shape[0], F.shape[1], -1).sum(-1, keepdim=True)
+            @ F.flatten(2).sum(-1, keepdim=True).transpose(1, 2)
+        ),
+        "not a product of sums",
+    ),
 ]
 
 
@@ -339,8 +359,11 @@ def _gram_naive_loops(F):
     X = F.reshape(B, C, H * W)
     rows = []
     for b in range(B):
-        rows.append(torch.stack([torch.stack([sum(X[b, i, k] * X[b, j, k] for k in range(H * W)) for j in range(C)])
-                                 for i in range(C)]))
+        rows.append(
+            torch.stack(
+                [torch.stack([sum(X[b, i, k] * X[b, j, k] for k in range(H * W)) for j in range(C)]) for i in range(C)]
+            )
+        )
     return torch.stack(rows)
 
 
@@ -350,8 +373,11 @@ def _gram_loop_over_batch(F):
 
 @pytest.mark.parametrize(
     ("fn", "what"),
-    [(_gram_loop_over_positions, "positions (H, W)"), (_gram_loop_over_channels, "channels (C)"),
-     (_gram_naive_loops, "positions (H, W) and channels (C)")],
+    [
+        (_gram_loop_over_positions, "positions (H, W)"),
+        (_gram_loop_over_channels, "channels (C)"),
+        (_gram_naive_loops, "positions (H, W) and channels (C)"),
+    ],
 )
 def test_gram_matrix_rejects_python_loops(fn, what, capsys):
     out = _fails_with(check_gram_matrix, fn, capsys, f"Python loop over {what}", "a loop over the batch is fine")
@@ -378,8 +404,13 @@ STYLE_WRONG = [
     (_style(lambda D, N, M: (D**2).sum() / (4 * N * M)), "both squared"),
     (_style(lambda D, N, M: (D**2).mean()), "don't average them"),
     (_style(lambda D, N, M: (D[0] ** 2).sum() / (4 * N**2 * M**2)), "only the first item"),
-    (lambda F, A: ((gram_matrix(F) / (F.shape[1] * F.shape[2] * F.shape[3]) - A) ** 2).sum()
-     / (4 * F.shape[1] ** 2 * (F.shape[2] * F.shape[3]) ** 2), "A is an UNnormalised Gram matrix"),
+    (
+        lambda F, A: (
+            ((gram_matrix(F) / (F.shape[1] * F.shape[2] * F.shape[3]) - A) ** 2).sum()
+            / (4 * F.shape[1] ** 2 * (F.shape[2] * F.shape[3]) ** 2)
+        ),
+        "A is an UNnormalised Gram matrix",
+    ),
     (lambda F, A: (((lambda X: X.transpose(1, 2) @ X)(F.flatten(2)) - A) ** 2).sum(), "not positions"),
 ]
 
@@ -421,12 +452,16 @@ def _total_unweighted(ct, st, alpha, beta, cw, sw):
 
 def _total_zipped(ct, st, alpha, beta, cw, sw):
     return alpha * sum(w * t for w, t in zip(cw.values(), ct.values())) + beta * sum(
-        w * t for w, t in zip(sw.values(), st.values()))
+        w * t for w, t in zip(sw.values(), st.values())
+    )
 
 
 def _total_mean(ct, st, alpha, beta, cw, sw):
-    return total_loss(ct, st, alpha, beta, cw, sw) * 0 + alpha * sum(cw[k] * v for k, v in ct.items()) / len(ct) \
+    return (
+        total_loss(ct, st, alpha, beta, cw, sw) * 0
+        + alpha * sum(cw[k] * v for k, v in ct.items()) / len(ct)
         + beta * sum(sw[k] * v for k, v in st.items()) / len(st)
+    )
 
 
 def _total_item(ct, st, alpha, beta, cw, sw):
@@ -444,10 +479,14 @@ TOTAL_WRONG = [
     (_total_mean, "don't average"),
     (_total_item, "detached from the autograd graph"),
     (_total_style_only, "include both terms"),
-    (lambda ct, st, a, b, cw, sw: a * sum(cw[k] * v for k, v in ct.items()) + b * sum(st.values()),
-     "use the per-layer style weights"),
-    (lambda ct, st, a, b, cw, sw: a * sum(ct.values()) + b * sum(sw[k] * v for k, v in st.items()),
-     "use the per-layer content weights"),
+    (
+        lambda ct, st, a, b, cw, sw: a * sum(cw[k] * v for k, v in ct.items()) + b * sum(st.values()),
+        "use the per-layer style weights",
+    ),
+    (
+        lambda ct, st, a, b, cw, sw: a * sum(ct.values()) + b * sum(sw[k] * v for k, v in st.items()),
+        "use the per-layer content weights",
+    ),
 ]
 
 
@@ -477,8 +516,10 @@ TV_WRONG = [
     (lambda img: (_dh(img) ** 2).sum(), "only the vertical one"),
     (lambda img: (_dw(img) ** 2).sum(), "only the horizontal one"),
     (lambda img: (_dh(img) ** 2).mean() + (_dw(img) ** 2).mean(), "don't average"),
-    (lambda img: ((torch.roll(img, -1, 2) - img) ** 2).sum() + ((torch.roll(img, -1, 3) - img) ** 2).sum(),
-     "don't wrap around"),
+    (
+        lambda img: ((torch.roll(img, -1, 2) - img) ** 2).sum() + ((torch.roll(img, -1, 3) - img) ** 2).sum(),
+        "don't wrap around",
+    ),
     (lambda img: (_dh(img[:1]) ** 2).sum() + (_dw(img[:1]) ** 2).sum(), "only the first image"),
     (lambda img: (_dh(img)[..., :, :-1] ** 2 + _dw(img)[..., :-1, :] ** 2).sqrt().sum(), "no square root"),
 ]
@@ -514,8 +555,14 @@ def test_tv_loss_rejects_python_loops(fn, capsys):
 
 
 def test_a_raised_exception_is_a_readable_fail(capsys):
-    out = _fails_with(check_gram_matrix, lambda F: F.transpose(2, 3).view(F.shape[0], F.shape[1], -1) @ F.flatten(2).transpose(1, 2),
-                      capsys, "your function raised an exception", "RuntimeError", "use .reshape(...)")
+    out = _fails_with(
+        check_gram_matrix,
+        lambda F: F.transpose(2, 3).view(F.shape[0], F.shape[1], -1) @ F.flatten(2).transpose(1, 2),
+        capsys,
+        "your function raised an exception",
+        "RuntimeError",
+        "use .reshape(...)",
+    )
     assert "input:" in out
 
 
@@ -540,8 +587,10 @@ def test_stub_reports_not_implemented_without_raising(check, capsys):
     assert grading.results()[check.__name__.removeprefix("check_")].status == grading.NOT_IMPLEMENTED
 
 
-@pytest.mark.parametrize(("var", "value"), [("NBGRADER_EXECUTION", "autograde"), ("NBGRADER_EXECUTION", "validate"),
-                                            ("NSTLIB_GRADING_STRICT", "1")])
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("NBGRADER_EXECUTION", "autograde"), ("NBGRADER_EXECUTION", "validate"), ("NSTLIB_GRADING_STRICT", "1")],
+)
 def test_stub_scores_zero_under_autograde(var, value, monkeypatch, capsys):
     """nbgrader autograde awards a check cell's points when it does not raise: a stub must raise there."""
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
@@ -575,8 +624,15 @@ def test_receptive_field_reference_matches_the_vgg19_table():
     kernels = [r.kernel for r in rows]
     strides = [r.layer_stride for r in rows]
     sizes = dict(zip([r.layer for r in rows], _rf_reference(kernels, strides)))
-    assert [sizes[n] for n in ("conv1_1", "pool1", "conv2_1", "conv3_1", "conv4_2", "conv5_1", "pool5")] == \
-        [3, 6, 10, 24, 84, 156, 268]
+    assert [sizes[n] for n in ("conv1_1", "pool1", "conv2_1", "conv3_1", "conv4_2", "conv5_1", "pool5")] == [
+        3,
+        6,
+        10,
+        24,
+        84,
+        156,
+        268,
+    ]
     assert [r.size for r in rows] == _rf_reference(kernels, strides)
 
 
@@ -601,7 +657,10 @@ def test_gram_reference_matches_a_naive_loop():
 def test_opcode_count_is_independent_of_size_for_vectorised_code():
     """Warm counts (grading._loops._work): on Python >= 3.12 an unwarmed first traced call counts 0."""
     make = lambda *shape: torch.randn(*shape)
-    counts = {grading._loops._work(gram_matrix, lambda s=s: (make(*s),))[0] for s in [(2, 3, 4, 5), (2, 3, 8, 10), (2, 6, 4, 5)]}
+    counts = {
+        grading._loops._work(gram_matrix, lambda s=s: (make(*s),))[0]
+        for s in [(2, 3, 4, 5), (2, 3, 8, 10), (2, 6, 4, 5)]
+    }
     assert len(counts) == 1 and counts.pop() > 0
     small = grading._loops._work(_gram_loop_over_positions, lambda: (make(2, 3, 4, 5),))[0]
     large = grading._loops._work(_gram_loop_over_positions, lambda: (make(2, 3, 8, 10),))[0]
@@ -654,8 +713,15 @@ def test_report_all_pass_and_empty_session(capsys):
         grading.report("07")
 
 
-@pytest.mark.parametrize(("var", "value"), [("NBGRADER_EXECUTION", "feedback"), ("NBGRADER_EXECUTION", ""),
-                                            ("NSTLIB_GRADING_STRICT", "0"), ("NSTLIB_GRADING_STRICT", "no")])
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("NBGRADER_EXECUTION", "feedback"),
+        ("NBGRADER_EXECUTION", ""),
+        ("NSTLIB_GRADING_STRICT", "0"),
+        ("NSTLIB_GRADING_STRICT", "no"),
+    ],
+)
 def test_other_settings_are_not_strict(var, value, monkeypatch, capsys):
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     monkeypatch.delenv("NSTLIB_GRADING_STRICT", raising=False)
@@ -697,12 +763,16 @@ def test_every_record_has_its_check_and_its_exercise():
 
 
 DOUBLE = Spec(  # a check written from scratch: adding a check is adding a record
-    id="double", notebook="00_demo", title="twice the input", signature="double(x)",
+    id="double",
+    notebook="00_demo",
+    title="twice the input",
+    signature="double(x)",
     inputs=[(grading._values.Rand((2, 3), 1, grad=True),), (grading._values.Rand((4,), 2, torch.float64, grad=True),)],
     reference=lambda x: 2 * x,
     wrong=[("twice, not squared.", lambda x: x**2), ("twice, not plus two.", lambda x: x + 2)],
     output=lambda out, case, where: out.detach().double().cpu().numpy(),
-    default_hint="multiply by two.", summary="{n} cases doubled.",
+    default_hint="multiply by two.",
+    summary="{n} cases doubled.",
 )
 
 
@@ -710,8 +780,11 @@ def test_a_new_record_is_a_working_check(capsys):
     check_double = checker(DOUBLE)
     check_double(lambda x: 2 * x)
     assert capsys.readouterr().out == "PASS  double: 2 cases doubled.\n"
-    for fn, hint in [(lambda x: x * x, "twice, not squared."), (lambda x: x + 2, "twice, not plus two."),
-                     (lambda x: 3 * x, "multiply by two.")]:
+    for fn, hint in [
+        (lambda x: x * x, "twice, not squared."),
+        (lambda x: x + 2, "twice, not plus two."),
+        (lambda x: 3 * x, "multiply by two."),
+    ]:
         with pytest.raises(AssertionError):
             check_double(fn)
         out = capsys.readouterr().out
@@ -727,13 +800,17 @@ def _pop_last(kernels, strides):
     return receptive_field_sizes(kernels, strides) + [0]
 
 
-@pytest.mark.parametrize(("check", "fn"), [
-    (check_receptive_field_sizes, _pop_last),
-    (check_receptive_field_sizes, lambda k, s: (k.sort(), receptive_field_sizes(k, s))[1]),
-    (check_texture_model_size, lambda ch: (ch.pop(next(iter(ch))), texture_model_size(ch))[1]),
-    (check_total_loss, lambda ct, st, a, b, cw, sw: (cw.update(conv4_2=0.0), total_loss(ct, st, a, b, cw, sw))[1]),
-    (check_content_loss, lambda F, P: (P.mul_(0), content_loss(F, P))[1]),
-], ids=["list-pop", "list-sort", "dict-pop", "weights-dict", "tensor"])
+@pytest.mark.parametrize(
+    ("check", "fn"),
+    [
+        (check_receptive_field_sizes, _pop_last),
+        (check_receptive_field_sizes, lambda k, s: (k.sort(), receptive_field_sizes(k, s))[1]),
+        (check_texture_model_size, lambda ch: (ch.pop(next(iter(ch))), texture_model_size(ch))[1]),
+        (check_total_loss, lambda ct, st, a, b, cw, sw: (cw.update(conv4_2=0.0), total_loss(ct, st, a, b, cw, sw))[1]),
+        (check_content_loss, lambda F, P: (P.mul_(0), content_loss(F, P))[1]),
+    ],
+    ids=["list-pop", "list-sort", "dict-pop", "weights-dict", "tensor"],
+)
 def test_modifying_an_input_fails(check, fn, capsys):
     out = _fails_with(check, fn, capsys, "your function modified its input")
     assert "read them" in out or "in place" in out

@@ -45,12 +45,37 @@ def _objects(encoder):
     handle.remove()
     tensor = x  # a leaf that requires grad, like the images the hints talk about
     return {
-        "nstlib": [nstlib], "torch": [torch], "np": [importlib.import_module("numpy")],
-        "grading": [nstlib.grading], "encoder": [encoder], "model": [feature_checks._torchvision_vgg19_features()],
-        "module": [conv], "handle": [handle], "opt": [torch.optim.LBFGS([x])],
+        "nstlib": [nstlib],
+        "torch": [torch],
+        "np": [importlib.import_module("numpy")],
+        "grading": [nstlib.grading],
+        "encoder": [encoder],
+        "model": [feature_checks._torchvision_vgg19_features()],
+        "module": [conv],
+        "handle": [handle],
+        "opt": [torch.optim.LBFGS([x])],
         # tensors in the hints' notation; F is also torch.nn.functional (F.mse_loss)
-        **{name: [tensor] for name in ("x", "x0", "image", "img", "P", "A", "G", "X", "loss", "best", "out", "output",
-                                        "value", "mask", "t", "grad")},
+        **{
+            name: [tensor]
+            for name in (
+                "x",
+                "x0",
+                "image",
+                "img",
+                "P",
+                "A",
+                "G",
+                "X",
+                "loss",
+                "best",
+                "out",
+                "output",
+                "value",
+                "mask",
+                "t",
+                "grad",
+            )
+        },
         "F": [tensor, torch.nn.functional],
     }
 
@@ -83,7 +108,7 @@ def references(text: str, known: set[str]) -> list[tuple[str, list[str], bool]]:
     for match in DOTTED.finditer(text):
         prefix, *chain = match.group(1).split(".")
         if prefix in known:
-            found.append((prefix, chain, text[match.end():match.end() + 3] == "..."))
+            found.append((prefix, chain, text[match.end() : match.end() + 3] == "..."))
     for match in METHOD.finditer(text):
         found.append((".", [match.group(1)], False))
     return found
@@ -123,21 +148,35 @@ def test_the_hints_name_apis_at_all(objects):
     assert len(found) >= 25, sorted(found)
 
 
-@pytest.mark.parametrize("text", [
-    "Read the kernel size from the model: encoder.layers['conv1_1'].weight.shape.",  # the issue-14 hint
-    "use torch.nn.functional.adaptive_avgpool2d(mask, size)",
-    "call nstlib.grading.check_gram(gram_matrix)",
-    "run nstlib.grading.check_gramm_...",
-    "keep the tensor: x.detatch().clone()",
-    "use .reshpe(...) instead",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Read the kernel size from the model: encoder.layers['conv1_1'].weight.shape.",  # the issue-14 hint
+        "use torch.nn.functional.adaptive_avgpool2d(mask, size)",
+        "call nstlib.grading.check_gram(gram_matrix)",
+        "run nstlib.grading.check_gramm_...",
+        "keep the tensor: x.detatch().clone()",
+        "use .reshpe(...) instead",
+    ],
+)
 def test_a_missing_api_is_reported(text, objects):
     assert unresolved([text], objects), text
 
 
 def test_the_real_names_resolve(objects):
-    assert not unresolved([
-        "encoder.features.conv1_1.weight.shape", "torch.optim.LBFGS", "nstlib.grading.check_gram_matrix(fn)",
-        "x.detach().clone()", "F.mse_loss", "F.shape", "handle.remove()", "opt.zero_grad()", "use .reshape(...)",
-        "model.register_forward_hook", "nstlib.control.layer_masks",
-    ], objects)
+    assert not unresolved(
+        [
+            "encoder.features.conv1_1.weight.shape",
+            "torch.optim.LBFGS",
+            "nstlib.grading.check_gram_matrix(fn)",
+            "x.detach().clone()",
+            "F.mse_loss",
+            "F.shape",
+            "handle.remove()",
+            "opt.zero_grad()",
+            "use .reshape(...)",
+            "model.register_forward_hook",
+            "nstlib.control.layer_masks",
+        ],
+        objects,
+    )

@@ -61,11 +61,16 @@ def test_reference_gram_passes_when_the_first_traced_call_counts_nothing(tracer_
 
 def test_the_simulated_glitch_is_the_issue_pattern(tracer_misses_first_call):
     """Unwarmed counts show the issue's pattern: 0 for the first call, then the real count."""
-    counts = [grading._loops._count_opcodes(gram_matrix, (torch.randn(*s),)) for s in [(2, 3, 4, 5), (2, 3, 8, 10), (2, 3, 8, 10)]]
+    counts = [
+        grading._loops._count_opcodes(gram_matrix, (torch.randn(*s),))
+        for s in [(2, 3, 4, 5), (2, 3, 8, 10), (2, 3, 8, 10)]
+    ]
     assert counts[0] == 0 and counts[2] > 10  # (on Python >= 3.12 the real gap can swallow the second call too)
 
 
-@pytest.mark.parametrize(("fn", "what"), [(_gram_loop_over_positions, "positions"), (_gram_loop_over_channels, "channels")])
+@pytest.mark.parametrize(
+    ("fn", "what"), [(_gram_loop_over_positions, "positions"), (_gram_loop_over_channels, "channels")]
+)
 def test_loops_still_fail_when_the_first_traced_call_counts_nothing(tracer_misses_first_call, fn, what, capsys):
     _fails(check_gram_matrix, fn, capsys, f"Python loop over {what}")
 
@@ -132,7 +137,9 @@ def no_tracer(monkeypatch):
     monkeypatch.setattr(sys, "settrace", lambda func: None)
 
 
-@pytest.mark.parametrize(("fn", "what"), [(_gram_loop_over_positions, "positions"), (_gram_loop_over_channels, "channels")])
+@pytest.mark.parametrize(
+    ("fn", "what"), [(_gram_loop_over_positions, "positions"), (_gram_loop_over_channels, "channels")]
+)
 def test_gram_loops_fail_without_the_tracer(no_tracer, fn, what, capsys):
     _fails(check_gram_matrix, fn, capsys, f"Python loop over {what}", "torch operations")
 
@@ -148,7 +155,9 @@ def test_reference_passes_without_the_tracer(no_tracer, capsys):
 def test_torch_op_count_is_independent_of_size_for_vectorised_code():
     counts = {grading._loops._count_torch_ops(gram_matrix, (torch.randn(*s),)) for s in grading._loops.SIZES}
     assert len(counts) == 1 and counts.pop() > 0
-    loop = [grading._loops._count_torch_ops(_gram_loop_over_positions, (torch.randn(*s),)) for s in grading._loops.SIZES[:2]]
+    loop = [
+        grading._loops._count_torch_ops(_gram_loop_over_positions, (torch.randn(*s),)) for s in grading._loops.SIZES[:2]
+    ]
     assert loop[1] - loop[0] >= 60  # 20 -> 80 positions, at least one op each
 
 
@@ -158,8 +167,9 @@ def test_pure_python_arithmetic_loop_is_caught_by_the_tracer(capsys):
     def gram_python(F):
         B, C, H, W = F.shape
         vals = F.detach().reshape(B, C, H * W).tolist()
-        G = [[[sum(a * b for a, b in zip(vals[b][i], vals[b][j])) for j in range(C)] for i in range(C)]
-             for b in range(B)]
+        G = [
+            [[sum(a * b for a, b in zip(vals[b][i], vals[b][j])) for j in range(C)] for i in range(C)] for b in range(B)
+        ]
         return torch.tensor(G, dtype=F.dtype, device=F.device) + 0 * F.sum()
 
     _fails(check_gram_matrix, gram_python, capsys, "not vectorised", "Python loop over positions")
@@ -203,7 +213,9 @@ def test_a_function_that_builds_a_cpu_tensor_fails_on_an_accelerator(grading_dev
         _fails(check_gram_matrix, gram_cpu_zeros, capsys, "your function raised an exception")
 
 
-@pytest.mark.parametrize(("fn", "what"), [(_gram_loop_over_positions, "positions"), (_gram_loop_over_channels, "channels")])
+@pytest.mark.parametrize(
+    ("fn", "what"), [(_gram_loop_over_positions, "positions"), (_gram_loop_over_channels, "channels")]
+)
 def test_loops_fail_on_every_device(grading_device, fn, what, capsys):
     _fails(check_gram_matrix, fn, capsys, f"Python loop over {what}")
 

@@ -150,14 +150,23 @@ def _grad_with_autograd(F, A):
 GRAD_WRONG = [
     (lambda F, A: grad_style_layer(F, A) / 2, "one factor of 2 is missing"),
     (lambda F, A: grad_style_layer(F, A) / 4, "two factors of 2 are missing"),
-    (lambda F, A: (A @ F.flatten(2) / (F.shape[1] ** 2 * (F.shape[2] * F.shape[3]) ** 2)).reshape(F.shape),
-     "not A alone"),
+    (
+        lambda F, A: (A @ F.flatten(2) / (F.shape[1] ** 2 * (F.shape[2] * F.shape[3]) ** 2)).reshape(F.shape),
+        "not A alone",
+    ),
     (lambda F, A: -grad_style_layer(F, A), "that is -dE/dF"),
-    (lambda F, A: (F.flatten(2).transpose(1, 2) @ (_gram(F) - A)).reshape(F.shape) / (F.shape[1] ** 2 * (F.shape[2] * F.shape[3]) ** 2),
-     "you computed F^T (G - A)"),
-    (lambda F, A: ((_gram(F) - A) @ F.flatten(2)), "reshape the (B, N, M) result"),
-    (lambda F, A: grad_style_layer(F, A) * (F.shape[1] ** 2 * (F.shape[2] * F.shape[3]) ** 2),
-     "the normalisation 1/(N^2 M^2) is missing"),
+    (
+        lambda F, A: (
+            (F.flatten(2).transpose(1, 2) @ (_gram(F) - A)).reshape(F.shape)
+            / (F.shape[1] ** 2 * (F.shape[2] * F.shape[3]) ** 2)
+        ),
+        "you computed F^T (G - A)",
+    ),
+    (lambda F, A: (_gram(F) - A) @ F.flatten(2), "reshape the (B, N, M) result"),
+    (
+        lambda F, A: grad_style_layer(F, A) * (F.shape[1] ** 2 * (F.shape[2] * F.shape[3]) ** 2),
+        "the normalisation 1/(N^2 M^2) is missing",
+    ),
     (_grad_with_autograd, "derive dE/dF by hand"),
     (lambda F, A: grad_style_layer(F, A) / F.shape[0], "don't divide by B"),  # the first case's B is 3, not 2
 ]
@@ -214,9 +223,13 @@ def _masked(down="area", norm="m2", both=True):
         X = (F * m).flatten(2)
         Y = X if both else F.flatten(2)
         G = X @ Y.transpose(1, 2)
-        z = {"m2": (m**2).flatten(1).sum(1), "m": m.flatten(1).sum(1), "M": torch.full((F.shape[0],), float(m[0].numel()),
-             dtype=F.dtype, device=F.device), "none": torch.ones(F.shape[0], dtype=F.dtype, device=F.device),
-             "batch": (m**2).sum().expand(F.shape[0])}[norm]
+        z = {
+            "m2": (m**2).flatten(1).sum(1),
+            "m": m.flatten(1).sum(1),
+            "M": torch.full((F.shape[0],), float(m[0].numel()), dtype=F.dtype, device=F.device),
+            "none": torch.ones(F.shape[0], dtype=F.dtype, device=F.device),
+            "batch": (m**2).sum().expand(F.shape[0]),
+        }[norm]
         return G / z[:, None, None]
 
     return fn
@@ -273,8 +286,9 @@ def extract_features(model, image, layers):
     try:
         for name, module in zip(NAMES, model):
             if name in wanted:
-                handles.append(module.register_forward_hook(
-                    lambda mod, inp, out, name=name: feats.__setitem__(name, out.clone())))
+                handles.append(
+                    module.register_forward_hook(lambda mod, inp, out, name=name: feats.__setitem__(name, out.clone()))
+                )
         model(x)
     finally:
         for h in handles:
@@ -303,9 +317,11 @@ def _hooks(*, clone=True, remove=True, normalise=True, offset=0, detach=False, s
         for i, module in enumerate(model):
             name = NAMES[i - offset] if 0 <= i - offset < len(NAMES) else None
             if name in layers:
+
                 def hook(mod, inp, out, name=name):
                     value = out.clone() if clone else out
                     feats[name] = value.detach() if detach else value
+
                 handles.append(module.register_forward_hook(hook))
         model(x)
         if remove:
@@ -364,7 +380,9 @@ def test_extract_reference_matches_the_library_encoder():
     walked = feature_checks._walk(model, (image.double() - MEAN.double()) / STD.double())
     ours = enc(image, ["conv1_1", "relu2_1", "conv4_2", "pool5"])
     for name, f in ours.items():
-        np.testing.assert_allclose(walked[NAMES.index(name)], f.double().numpy(), rtol=1e-3, atol=1e-4 * np.abs(f.numpy()).max())
+        np.testing.assert_allclose(
+            walked[NAMES.index(name)], f.double().numpy(), rtol=1e-3, atol=1e-4 * np.abs(f.numpy()).max()
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -418,8 +436,17 @@ def run_lbfgs_one_eval_per_step(objective, x0, steps):
     return best
 
 
-def _lbfgs(*, ret="best", clamp=True, zero=True, per_step_default=False, single=False, in_place=False, copy=True,
-           one_per_step=False):
+def _lbfgs(
+    *,
+    ret="best",
+    clamp=True,
+    zero=True,
+    per_step_default=False,
+    single=False,
+    in_place=False,
+    copy=True,
+    one_per_step=False,
+):
     def fn(objective, x0, steps):
         x = x0.requires_grad_(True) if in_place else x0.clone().requires_grad_(True)
         if one_per_step:
@@ -467,7 +494,10 @@ LBFGS_WRONG = [
     (_lbfgs(ret="last"), "that is the LAST evaluated image"),
     (_lbfgs(ret="x", one_per_step=True), "that is x after the loop"),
     (_lbfgs(copy=False, one_per_step=True), "storing x itself keeps a reference"),
-    (_lbfgs(ret="x"), "that is the LAST evaluated image"),  # with max_iter=max_eval=steps, x ends at the last evaluation
+    (
+        _lbfgs(ret="x"),
+        "that is the LAST evaluated image",
+    ),  # with max_iter=max_eval=steps, x ends at the last evaluation
     (_lbfgs(clamp=False), "clamp the image to [0, 1] in place"),
     (_lbfgs(zero=False), "gradients accumulate"),
     (_lbfgs(per_step_default=True), "calling it `steps` times evaluates far too often"),
@@ -499,8 +529,9 @@ def test_run_lbfgs_objective_makes_best_and_last_differ():
         # the bump has no gradient: the recorded loss minus the quadratic is the constant
         w, t = obj.w, obj.t
         for k, im in enumerate(obj.images):
-            assert losses[k] - float((w * (im - t) ** 2).sum()) == pytest.approx(1e3 * (k + 1) if k >= steps - 3 else 0,
-                                                                                 abs=1e-3)
+            assert losses[k] - float((w * (im - t) ** 2).sum()) == pytest.approx(
+                1e3 * (k + 1) if k >= steps - 3 else 0, abs=1e-3
+            )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -564,8 +595,14 @@ def _stub(*args, **kwargs):
     raise NotImplementedError("Exercise: stub — replace this line with your code")
 
 
-NEW_CHECKS = [check_extract_features, check_style_loss, check_grad_style_layer, check_run_lbfgs,
-              check_match_reconstructions, check_masked_gram_matrix]
+NEW_CHECKS = [
+    check_extract_features,
+    check_style_loss,
+    check_grad_style_layer,
+    check_run_lbfgs,
+    check_match_reconstructions,
+    check_masked_gram_matrix,
+]
 
 
 @pytest.mark.parametrize("check", NEW_CHECKS, ids=[c.__name__ for c in NEW_CHECKS])
@@ -580,8 +617,12 @@ def test_new_checks_are_notebook_exercises_and_report_lists_them(capsys):
     ids = {c.__name__.removeprefix("check_") for c in NEW_CHECKS}
     notebooks = {e.id: e.notebook for e in grading.EXERCISES}
     assert ids <= set(notebooks) and not grading.PENDING_EXERCISES
-    assert {notebooks[i] for i in ids} == {"02_content_reconstruction", "03_style_reconstruction",
-                                          "04_texture_synthesis", "06_going_further"}
+    assert {notebooks[i] for i in ids} == {
+        "02_content_reconstruction",
+        "03_style_reconstruction",
+        "04_texture_synthesis",
+        "06_going_further",
+    }
     grading.reset()
     check_style_loss(style_loss)
     capsys.readouterr()

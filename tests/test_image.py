@@ -122,8 +122,7 @@ def _constant_png(path: Path, w: int, h: int, value: int) -> None:
     row = b"\x00" + bytes([value]) * w  # filter byte 0, then the row
     idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8-bit grayscale
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
-                     + chunk(b"IEND", b""))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
 
 def test_huge_image_is_downsized_with_a_warning(tmp_path):

@@ -61,7 +61,10 @@ def test_content_loss_mixed_layouts():
 def test_content_loss_one_target_for_a_batch():
     """A (1, C, H, W) target is compared with every image of the batch: the sum of per-image losses."""
     g = torch.Generator().manual_seed(5)
-    F, P = torch.randn(3, 2, 4, 5, generator=g, dtype=torch.float64), torch.randn(1, 2, 4, 5, generator=g, dtype=torch.float64)
+    F, P = (
+        torch.randn(3, 2, 4, 5, generator=g, dtype=torch.float64),
+        torch.randn(1, 2, 4, 5, generator=g, dtype=torch.float64),
+    )
     expected = sum(0.5 * float(((F[b] - P[0]) ** 2).sum()) for b in range(3))
     assert content_loss(F, P).item() == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="feature shapes differ"):

@@ -111,8 +111,18 @@ def test_per_channel_rescaling_gives_the_same_transfer(tmp_path):
     # Adam: its steps are continuous in the gradients. (L-BFGS's line search makes discrete accept/reject
     # decisions, so float rounding alone sends two runs into different, equally stylised, optima.)
     kw = dict(size=64, steps=40, optimizer="adam", lr=0.01, progress=False)
-    a = nstlib.transfer("chelsea", "brush_strokes", encoder=VGG19Features(weights=tmp_path / "a.pth", precision="fp32", device="cpu"), **kw)
-    b = nstlib.transfer("chelsea", "brush_strokes", encoder=VGG19Features(weights=tmp_path / "b.pth", precision="fp32", device="cpu"), **kw)
+    a = nstlib.transfer(
+        "chelsea",
+        "brush_strokes",
+        encoder=VGG19Features(weights=tmp_path / "a.pth", precision="fp32", device="cpu"),
+        **kw,
+    )
+    b = nstlib.transfer(
+        "chelsea",
+        "brush_strokes",
+        encoder=VGG19Features(weights=tmp_path / "b.pth", precision="fp32", device="cpu"),
+        **kw,
+    )
     photo = nstlib.load_image("chelsea", size=64)
     assert (a.image - photo).abs().mean() * 255 > 10  # the transfer did something ...
     assert (a.image - b.image).abs().mean() * 255 <= 2.0  # ... and the same thing on both networks
@@ -131,6 +141,7 @@ def test_torchvision_default_init_file_shows_style_at_the_defaults(tv_state_path
     style = nstlib.load_image("brush_strokes", size=tuple(photo.shape[-2:]))
     change = (res.image - photo).abs().mean() * 255
     assert change >= 15, f"the default transfer changed the photo by only {change:.1f} grey levels"
+
     # the result's colour statistics (mean and covariance) move towards the style's
     def d(a, b):
         pa, pb = a[0].flatten(1), b[0].flatten(1)  # (3, H*W)
@@ -145,8 +156,17 @@ def test_strength_sets_the_ratio_of_the_gradients(encoder):
     cl, sl = ["relu4_2"], ["relu1_1", "relu3_1"]
     P = encoder(content, cl)["relu4_2"]
     A = {k: (lambda f: f.flatten(2) @ f.flatten(2).transpose(1, 2))(v) for k, v in encoder(style, sl).items()}
-    res = nstlib.synthesize(encoder, content_targets={"relu4_2": P}, style_targets=A, content_image=content,
-                            init="content", strength=3.0, steps=1, seed=5, progress=False)
+    res = nstlib.synthesize(
+        encoder,
+        content_targets={"relu4_2": P},
+        style_targets=A,
+        content_image=content,
+        init="content",
+        strength=3.0,
+        steps=1,
+        seed=5,
+        progress=False,
+    )
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(6)).requires_grad_(True)  # seed + 1
     f = encoder(x, cl + sl)
     content_loss = 0.5 * ((f["relu4_2"] - P) ** 2).sum() * (64 * 64) / (8 * 8)  # size factor at 64 px
@@ -165,8 +185,18 @@ def test_layer_balance_equalises_each_layers_pull(encoder):
     style = smooth_image(64, 64, seed=2)
     sl = ["relu1_1", "relu2_1", "relu3_1"]
     A = nstlib.style_targets(encoder, style, sl)
-    res = nstlib.synthesize(encoder, style_targets=A, content_weight=0.0, style_weight=1.0, layer_balance=True,
-                            init="noise", size=(64, 64), steps=1, seed=5, progress=False)
+    res = nstlib.synthesize(
+        encoder,
+        style_targets=A,
+        content_weight=0.0,
+        style_weight=1.0,
+        layer_balance=True,
+        init="noise",
+        size=(64, 64),
+        steps=1,
+        seed=5,
+        progress=False,
+    )
     w = res.style_layer_weights
     assert sum(w.values()) == pytest.approx(1.0)
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(6)).requires_grad_(True)
@@ -184,16 +214,24 @@ def test_layer_balance_equalises_each_layers_pull(encoder):
 @pytest.mark.parametrize("value", [0, -1.0, float("nan"), float("inf"), "strong"])
 def test_bad_strength_is_named(value):
     with pytest.raises(ValueError, match="strength = "):
-        nstlib.transfer(smooth_image(32, 32), smooth_image(32, 32), strength=value, steps=1, progress=False,
-                        weights="random")
+        nstlib.transfer(
+            smooth_image(32, 32), smooth_image(32, 32), strength=value, steps=1, progress=False, weights="random"
+        )
 
 
 def test_strength_and_style_weight_together_is_an_error(encoder):
     c = smooth_image(32, 32)
     with pytest.raises(ValueError, match="either strength= .* or style_weight="):
-        nstlib.synthesize(encoder, content_targets=nstlib.content_targets(encoder, c, ["relu2_1"]),
-                          style_targets=nstlib.style_targets(encoder, c, ["relu1_1"]), content_image=c,
-                          strength=1.0, style_weight=5.0, steps=1, progress=False)
+        nstlib.synthesize(
+            encoder,
+            content_targets=nstlib.content_targets(encoder, c, ["relu2_1"]),
+            style_targets=nstlib.style_targets(encoder, c, ["relu1_1"]),
+            content_image=c,
+            strength=1.0,
+            style_weight=5.0,
+            steps=1,
+            progress=False,
+        )
 
 
 def test_dead_filters_are_named_and_nothing_turns_nan(tv_state_path, tmp_path):
@@ -280,8 +318,9 @@ def test_one_table_of_defaults_drives_transfer_and_cli(encoder):
     assert args.preset == "default" and args.strength is None and args.style_weight is None  # -> DEFAULTS
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        paper = nstlib.transfer(smooth_image(48, 48), smooth_image(48, 48), encoder=encoder, preset="paper",
-                                steps=2, progress=False)
+        paper = nstlib.transfer(
+            smooth_image(48, 48), smooth_image(48, 48), encoder=encoder, preset="paper", steps=2, progress=False
+        )
     assert paper.beta == 1e3 and paper.info["init"] == "noise" and paper.info["pooling"] == "avg"
 
 
@@ -300,11 +339,28 @@ def test_plug_in_losses_are_used_and_see_plain_tensors(encoder):
         return 0.5 * ((F - P) ** 2).sum()
 
     c, s = smooth_image(48, 48, seed=1), smooth_image(48, 48, seed=2)
-    ours = nstlib.transfer(c, s, encoder=encoder, steps=3, style_weight=1e4, layer_balance=False, progress=False,
-                           gram_fn=my_gram, content_loss_fn=my_content)
+    ours = nstlib.transfer(
+        c,
+        s,
+        encoder=encoder,
+        steps=3,
+        style_weight=1e4,
+        layer_balance=False,
+        progress=False,
+        gram_fn=my_gram,
+        content_loss_fn=my_content,
+    )
     ref = nstlib.transfer(c, s, encoder=encoder, steps=3, style_weight=1e4, layer_balance=False, progress=False)
     assert calls["gram"] >= 5 * 4 and calls["content"] >= 3  # targets + every evaluation
     assert ours.history[0]["total"] == pytest.approx(ref.history[0]["total"], rel=1e-4)
-    broken = nstlib.transfer(c, s, encoder=encoder, steps=1, style_weight=1e4, layer_balance=False, progress=False,
-                             gram_fn=lambda F: 2 * my_gram(F))  # a wrong Gram changes the loss: it is really used
+    broken = nstlib.transfer(
+        c,
+        s,
+        encoder=encoder,
+        steps=1,
+        style_weight=1e4,
+        layer_balance=False,
+        progress=False,
+        gram_fn=lambda F: 2 * my_gram(F),
+    )  # a wrong Gram changes the loss: it is really used
     assert broken.history[0]["total"] != pytest.approx(ref.history[0]["total"], rel=1e-3)

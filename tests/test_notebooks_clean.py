@@ -37,8 +37,11 @@ def _problems(path: Path) -> list[str]:
 @pytest.mark.parametrize("path", PATHS, ids=[str(p.relative_to(NOTEBOOKS)) for p in PATHS])
 def test_notebook_is_clean(path):
     problems = _problems(path)
-    assert not problems, f"{path.relative_to(NOTEBOOKS.parent)}: " + "; ".join(problems) + \
-        " (save notebooks without outputs; regenerate student copies with `python -m nstlib.assignments`)"
+    assert not problems, (
+        f"{path.relative_to(NOTEBOOKS.parent)}: "
+        + "; ".join(problems)
+        + " (save notebooks without outputs; regenerate student copies with `python -m nstlib.assignments`)"
+    )
 
 
 def test_the_cleanliness_check_catches_outputs_and_counts(tmp_path):
@@ -46,8 +49,13 @@ def test_the_cleanliness_check_catches_outputs_and_counts(tmp_path):
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
     nb = new_notebook(metadata={"kernelspec": {"name": "ir", "display_name": "R", "language": "R"}})
-    nb.cells = [new_code_cell("1 + 1", execution_count=1, outputs=[new_output("execute_result", data={"text/plain": "2"},
-                                                                             execution_count=1)])]
+    nb.cells = [
+        new_code_cell(
+            "1 + 1",
+            execution_count=1,
+            outputs=[new_output("execute_result", data={"text/plain": "2"}, execution_count=1)],
+        )
+    ]
     path = tmp_path / "executed.ipynb"
     nbformat.write(nb, path)
     problems = _problems(path)

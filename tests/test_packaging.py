@@ -91,8 +91,11 @@ def wheel(tmp_path_factory) -> Path:
     shutil.copytree(ROOT / "nstlib", src / "nstlib", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp)],
+        check=True,
+        capture_output=True,
+    )
     (built,) = tmp.glob("nstlib-*.whl")
     return built
 
@@ -107,8 +110,14 @@ def test_wheel_ships_every_module_and_the_painting_registry(wheel, tmp_path):
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
     code = "import nstlib.data as d; print(d.__file__, len(d.paintings()), sorted(d.paintings())[0])"
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(unpacked)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(unpacked)},
+    )
     where, count, first = out.stdout.split()
     assert Path(where).is_relative_to(unpacked), where  # the wheel's copy ran, not the checkout
     assert (count, first) == ("5", "shipwreck")
@@ -156,8 +165,9 @@ sys.meta_path.insert(0, Hide())
 
 def _run_hidden(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "NSTLIB_WEIGHTS": "random", "NSTLIB_CACHE": str(tmp_path / "cache"), "MPLBACKEND": "Agg"}
-    return subprocess.run([sys.executable, "-c", HIDE + code], cwd=tmp_path, capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", HIDE + code], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.mark.slow  # ~20 s: a fresh interpreter imports torch and runs a tiny transfer
@@ -185,7 +195,12 @@ for module in ("nstlib.widgets", "nstlib.assignments"):
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 2, done.stdout
-    assert lines[0].startswith("nstlib.widgets -> nstlib.widgets needs ipywidgets") and \
-        "'ipywidgets' (hidden by the test)" in lines[0] and 'pip install "nstlib[notebooks]"' in lines[0]
-    assert lines[1].startswith("nstlib.assignments -> nstlib.assignments needs nbformat") and \
-        'pip install "nstlib[notebooks]"' in lines[1]
+    assert (
+        lines[0].startswith("nstlib.widgets -> nstlib.widgets needs ipywidgets")
+        and "'ipywidgets' (hidden by the test)" in lines[0]
+        and 'pip install "nstlib[notebooks]"' in lines[0]
+    )
+    assert (
+        lines[1].startswith("nstlib.assignments -> nstlib.assignments needs nbformat")
+        and 'pip install "nstlib[notebooks]"' in lines[1]
+    )

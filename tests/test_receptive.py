@@ -15,6 +15,7 @@ from nstlib.receptive import (
 )
 from nstlib.vgg import VGG_CONFIGS, VGG19Features, vgg_layer_names
 
+
 @pytest.fixture(scope="module")
 def vgg():
     return VGG19Features(weights="random", precision="fp32", device="cpu")

@@ -64,7 +64,9 @@ def test_every_layer_matches_torchvision(tv_state_path, pooling):
 
 def test_forward_is_truncated_after_deepest_layer(encoder):
     calls = []
-    hooks = [m.register_forward_hook(lambda m, i, o, n=n: calls.append(n)) for n, m in encoder.features.named_children()]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o, n=n: calls.append(n)) for n, m in encoder.features.named_children()
+    ]
     try:
         out = encoder(smooth_image(32, 32), ["relu2_1", "conv1_2"])
     finally:

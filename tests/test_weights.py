@@ -66,7 +66,7 @@ def test_weights_file_that_is_not_vgg19(tmp_path):
 
 def test_features_only_state_dict_loads(tv_state_path, tmp_path):
     full = torch.load(tv_state_path, weights_only=True)
-    only = {k[len("features."):]: v for k, v in full.items() if k.startswith("features.")}
+    only = {k[len("features.") :]: v for k, v in full.items() if k.startswith("features.")}
     torch.save(only, tmp_path / "features.pth")
     a = VGG19Features(weights=tv_state_path, precision="fp32", device="cpu")
     b = VGG19Features(weights=tmp_path / "features.pth", precision="fp32", device="cpu")

@@ -37,8 +37,10 @@ def _result(stopped=None):
 
 
 def test_every_widget_with_a_run_button_is_a_run_panel():
-    assert all(issubclass(c, RunPanel) for c in (TransferPanel, TexturePanel, ContentReconstructionWidget,
-                                                 StyleReconstructionWidget))
+    assert all(
+        issubclass(c, RunPanel)
+        for c in (TransferPanel, TexturePanel, ContentReconstructionWidget, StyleReconstructionWidget)
+    )
 
 
 def test_run_reports_progress_and_the_result(encoder):

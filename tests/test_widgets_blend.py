@@ -11,8 +11,15 @@ from .conftest import smooth_image
 
 
 def test_run_uses_the_mix_and_updates_the_image(encoder):
-    wdg = BlendWidget(smooth_image(32, 32), smooth_image(32, 32, seed=1), smooth_image(32, 32, seed=2),
-                      encoder=encoder, size=32, steps=2, style_layers=["conv1_1"])
+    wdg = BlendWidget(
+        smooth_image(32, 32),
+        smooth_image(32, 32, seed=1),
+        smooth_image(32, 32, seed=2),
+        encoder=encoder,
+        size=32,
+        steps=2,
+        style_layers=["conv1_1"],
+    )
     assert wdg.image.value == b""
     wdg.mix.value = 0.0
     first = wdg.run()

@@ -29,8 +29,12 @@ def _close_figures():
 
 def _boxes(fig) -> dict[str, tuple[float, float, float, float]]:
     """{layer: (x, y, width, height)} of the receptive-field rectangles drawn on the figure."""
-    return {p.get_gid(): (p.get_x(), p.get_y(), p.get_width(), p.get_height())
-            for ax in fig.axes for p in ax.patches if isinstance(p, Rectangle) and p.get_gid()}
+    return {
+        p.get_gid(): (p.get_x(), p.get_y(), p.get_width(), p.get_height())
+        for ax in fig.axes
+        for p in ax.patches
+        if isinstance(p, Rectangle) and p.get_gid()
+    }
 
 
 def test_modules_declare_their_public_names():

@@ -55,8 +55,9 @@ def decode(png: bytes | memoryview) -> np.ndarray:
 # min_interval=60: only the final redraw (rendering a plot costs ~0.1-0.5 s); the live test lowers it.
 @pytest.fixture()
 def transfer_panel(encoder) -> TransferPanel:
-    return TransferPanel(smooth_image(32, 40, seed=1), smooth_image(32, 32, seed=2), encoder=encoder,
-                         size=32, steps=5, min_interval=60.0)
+    return TransferPanel(
+        smooth_image(32, 40, seed=1), smooth_image(32, 32, seed=2), encoder=encoder, size=32, steps=5, min_interval=60.0
+    )
 
 
 @pytest.fixture()
@@ -77,15 +78,24 @@ def test_css_contract(which, layers, transfer_panel, texture_panel):
         assert isinstance(s, widgets.FloatSlider)
         # one ArrowRight press moves the value by `step`: it must be a visible, in-range change
         assert 0 < s.step <= (s.max - s.min) / 10 and s.value + s.step <= s.max
-    for cls, kind in ((RUN_CLASS, widgets.Button), (PREVIEW_CLASS, widgets.Image),
-                      (LOSS_PLOT_CLASS, widgets.Image), (STATUS_CLASS, widgets.Label)):
+    for cls, kind in (
+        (RUN_CLASS, widgets.Button),
+        (PREVIEW_CLASS, widgets.Image),
+        (LOSS_PLOT_CLASS, widgets.Image),
+        (STATUS_CLASS, widgets.Label),
+    ):
         found = with_class(panel, cls)
         assert len(found) == 1 and isinstance(found[0], kind), cls
     for cls in (PREVIEW_CLASS, LOSS_PLOT_CLASS):
         image = with_class(panel, cls)[0]
         assert image.format == "png" and bytes(image.value).startswith(PNG_MAGIC)
     assert (LAYER_WEIGHT_CLASS, RUN_CLASS, PREVIEW_CLASS, LOSS_PLOT_CLASS, STATUS_CLASS) == (
-        "nstlib-layer-weight", "nstlib-run", "nstlib-preview", "nstlib-loss-plot", "nstlib-status")
+        "nstlib-layer-weight",
+        "nstlib-run",
+        "nstlib-preview",
+        "nstlib-loss-plot",
+        "nstlib-status",
+    )
 
 
 # ---------------------------------------------------------------------------- widgets -> settings
@@ -93,8 +103,17 @@ def test_css_contract(which, layers, transfer_panel, texture_panel):
 
 def test_transfer_settings_follow_the_widgets(encoder):
     """Explicit alpha/beta mode (ratio=...): every widget reaches synthesize's arguments."""
-    p = TransferPanel(smooth_image(32, 40, seed=1), smooth_image(32, 32, seed=2), encoder=encoder, size=32, steps=5,
-                      min_interval=60.0, ratio=1e-3, layer_balance=False, tv_weight=0.0)
+    p = TransferPanel(
+        smooth_image(32, 40, seed=1),
+        smooth_image(32, 32, seed=2),
+        encoder=encoder,
+        size=32,
+        steps=5,
+        min_interval=60.0,
+        ratio=1e-3,
+        layer_balance=False,
+        tv_weight=0.0,
+    )
     assert p.strength_slider is None
     assert p.ratio_slider.value == pytest.approx(1e-3) and p.beta == pytest.approx(1e3)  # Gatys' alpha/beta
     p.layer_sliders["relu3_1"].value = 0.0
@@ -105,8 +124,9 @@ def test_transfer_settings_follow_the_widgets(encoder):
     p.optimizer_dropdown.value = "adam"
     p.steps_slider.value = 10
     s = p.settings()
-    assert s["style_layers"] == pytest.approx({"relu1_1": 0.5, "relu2_1": 0.2, "relu3_1": 0.0,
-                                               "relu4_1": 0.2, "relu5_1": 0.2})
+    assert s["style_layers"] == pytest.approx(
+        {"relu1_1": 0.5, "relu2_1": 0.2, "relu3_1": 0.0, "relu4_1": 0.2, "relu5_1": 0.2}
+    )
     assert s["content_layers"] == {"relu2_2": 1.0} and list(s["content_targets"]) == ["relu2_2"]
     assert (s["content_weight"], s["style_weight"]) == (1.0, pytest.approx(100.0))
     assert (s["init"], s["optimizer"], s["steps"]) == ("noise", "adam", 10)
@@ -114,8 +134,14 @@ def test_transfer_settings_follow_the_widgets(encoder):
     result = p.run(raise_errors=True)
     assert len(result.history) == 10
     # the 26 x 32 output has 13 x 16 positions at relu2_2; a 512 x 512 image 256 x 256 (the size factor)
-    expected = {"content/relu2_2": (256 * 256) / (13 * 16), "style/relu1_1": 50.0, "style/relu2_1": 20.0,
-                "style/relu3_1": 0.0, "style/relu4_1": 20.0, "style/relu5_1": 20.0}
+    expected = {
+        "content/relu2_2": (256 * 256) / (13 * 16),
+        "style/relu1_1": 50.0,
+        "style/relu2_1": 20.0,
+        "style/relu3_1": 0.0,
+        "style/relu4_1": 20.0,
+        "style/relu5_1": 20.0,
+    }
     assert result.term_weights == pytest.approx(expected)
     assert "style/relu3_1" not in result.history[0]  # a layer with weight 0 is not even computed
 
@@ -129,11 +155,14 @@ def test_strength_mode_sets_beta(transfer_panel):
     assert p.strength_slider.value == pytest.approx(DEFAULTS.strength)
     p.strength_slider.value = 3.0
     s = p.settings()
-    assert s["strength"] == pytest.approx(3.0) and "style_weight" not in s and s["layer_balance"] is DEFAULTS.layer_balance
+    assert (
+        s["strength"] == pytest.approx(3.0) and "style_weight" not in s and s["layer_balance"] is DEFAULTS.layer_balance
+    )
     result = p.run(raise_errors=True)  # the live weights: test_live_term_weights_follow_the_strength
     assert p.beta == result.beta > 0 and result.info["strength"] == pytest.approx(3.0)
-    stronger = TransferPanel(p.content_image, p.style_image, encoder=p.encoder, size=32, steps=2, strength=30.0,
-                             min_interval=60.0).run(raise_errors=True)
+    stronger = TransferPanel(
+        p.content_image, p.style_image, encoder=p.encoder, size=32, steps=2, strength=30.0, min_interval=60.0
+    ).run(raise_errors=True)
     assert stronger.beta == pytest.approx(10 * result.beta, rel=1e-4)  # beta is proportional to the strength
 
 
@@ -173,7 +202,8 @@ def test_run_button_updates_preview_and_plot_live(transfer_panel):
     # when the best is the last evaluation's image: ipywidgets only sends new values)
     assert len(previews) in (5, 6) and len(set(previews)) >= 2
     assert [s for s in statuses if s.startswith("Running: evaluation")] == [
-        f"Running: evaluation {k} / 5, total loss {h['total']:.4g}" for k, h in enumerate(p.result.history, 1)]
+        f"Running: evaluation {k} / 5, total loss {h['total']:.4g}" for k, h in enumerate(p.result.history, 1)
+    ]
     assert p.status.value.startswith("Done") and "5 evaluations" in p.status.value
     assert not p.run_button.disabled
     np.testing.assert_array_equal(decode(p.preview.value), decode(image_png(p.result.image)))
@@ -183,8 +213,15 @@ def test_run_button_updates_preview_and_plot_live(transfer_panel):
 
 def test_slider_then_run_changes_preview_and_plot(encoder):
     """What the browser test does: move the first layer-weight slider 3 steps, press Run."""
-    p = TransferPanel(smooth_image(32, 40, seed=1), smooth_image(32, 32, seed=2), encoder=encoder, size=32, steps=5,
-                      min_interval=60.0, layer_balance=False)
+    p = TransferPanel(
+        smooth_image(32, 40, seed=1),
+        smooth_image(32, 32, seed=2),
+        encoder=encoder,
+        size=32,
+        steps=5,
+        min_interval=60.0,
+        layer_balance=False,
+    )
     preview0, plot0 = decode(p.preview.value).astype(float), decode(p.loss_plot.value).astype(float)
     slider = with_class(p, LAYER_WEIGHT_CLASS)[0]
     slider.value = slider.value + 3 * slider.step  # three ArrowRight presses
@@ -274,8 +311,16 @@ def test_image_png_roundtrip_and_weighted_plot():
     np.testing.assert_array_equal(decode(image_png(img)), np.round(img[0].permute(1, 2, 0).numpy() * 255))
     with pytest.raises(ValueError, match="tensor"):
         image_png(torch.rand(5, 7))
-    history = [{"step": i, "total": 5.0 / (i + 1), "time": 0.1 * i, "style/pool1": 1.0 / (i + 1),
-                "content/conv4_2": 2.0 / (i + 1)} for i in range(5)]
+    history = [
+        {
+            "step": i,
+            "total": 5.0 / (i + 1),
+            "time": 0.1 * i,
+            "style/pool1": 1.0 / (i + 1),
+            "content/conv4_2": 2.0 / (i + 1),
+        }
+        for i in range(5)
+    ]
     raw = loss_plot_png(history)
     weighted = loss_plot_png(history, weights={"style/pool1": 1e3, "content/conv4_2": 1.0})
     assert raw.startswith(PNG_MAGIC) and weighted.startswith(PNG_MAGIC) and raw != weighted
@@ -285,8 +330,9 @@ def test_image_png_roundtrip_and_weighted_plot():
 # ----------------------------------------------------------------------------- live term weights
 
 
-def _expected_term_weights(encoder, p: TransferPanel, strength: float, sliders: dict[str, float],
-                           layer_balance: bool) -> tuple[dict[str, float], float]:
+def _expected_term_weights(
+    encoder, p: TransferPanel, strength: float, sliders: dict[str, float], layer_balance: bool
+) -> tuple[dict[str, float], float]:
     """({term: weight}, beta) of a strength-mode run, computed from the formulas (not from nstlib.optim).
 
     alpha = 1; the content term carries the size factor M_l(512 x 512) / M_l(H x W); with layer balance
@@ -336,9 +382,20 @@ def test_live_term_weights_follow_the_strength(encoder, monkeypatch, layer_balan
     from nstlib.optim import Objective, balance, balance_layers
     from nstlib.widgets import base
 
-    p = TransferPanel(smooth_image(32, 40, seed=1), smooth_image(32, 32, seed=2), encoder=encoder, size=32,
-                      steps=5, strength=1.0, layer_balance=layer_balance, tv_weight=0.0, init="noise",
-                      content_layer="relu2_2", style_layers=["relu1_1", "relu2_1", "relu3_1"], min_interval=0.0)
+    p = TransferPanel(
+        smooth_image(32, 40, seed=1),
+        smooth_image(32, 32, seed=2),
+        encoder=encoder,
+        size=32,
+        steps=5,
+        strength=1.0,
+        layer_balance=layer_balance,
+        tv_weight=0.0,
+        init="noise",
+        content_layer="relu2_2",
+        style_layers=["relu1_1", "relu2_1", "relu3_1"],
+        min_interval=0.0,
+    )
     p.max_draw_share = 1.0
     p.strength_slider.value = 4.0
     p.layer_sliders["relu1_1"].value = 0.5
@@ -348,8 +405,14 @@ def test_live_term_weights_follow_the_strength(encoder, monkeypatch, layer_balan
 
     drawn = []  # (evaluations so far, weights) of every redraw of the loss plot
     real = base.loss_plot_png
-    monkeypatch.setattr(base, "loss_plot_png", lambda history, weights=None, **kw: (
-        drawn.append((len(history), None if weights is None else dict(weights))), real(history, weights, **kw))[1])
+    monkeypatch.setattr(
+        base,
+        "loss_plot_png",
+        lambda history, weights=None, **kw: (
+            drawn.append((len(history), None if weights is None else dict(weights))),
+            real(history, weights, **kw),
+        )[1],
+    )
     result = p.run(raise_errors=True)
 
     live = [w for n, w in drawn[:-1]]  # the redraws during the run (the last one is the finished run)
@@ -363,8 +426,12 @@ def test_live_term_weights_follow_the_strength(encoder, monkeypatch, layer_balan
     x_ref = torch.rand(1, 3, *p.content_image.shape[-2:], generator=torch.Generator().manual_seed(p.seed + 1))
     settings = p.settings()
     factor = expected["content/relu2_2"]
-    objective = Objective(encoder, dict(settings["content_targets"]), dict(settings["style_targets"]),
-                          {"content/relu2_2": factor, **{f"style/{k}": v for k, v in sliders.items()}})
+    objective = Objective(
+        encoder,
+        dict(settings["content_targets"]),
+        dict(settings["style_targets"]),
+        {"content/relu2_2": factor, **{f"style/{k}": v for k, v in sliders.items()}},
+    )
     if layer_balance:
         balance_layers(objective, x_ref)
     assert balance(objective, x_ref, 4.0) == pytest.approx(beta, rel=1e-3)

@@ -86,10 +86,7 @@ class ImageList(list):
     _COLUMNS = ("name", "kind", "offline", "description", "licence")
 
     def _rows(self) -> list[tuple[str, ...]]:
-        return [
-            (i.name, i.kind, "yes" if i.available_offline else "no", i.description, i.licence)
-            for i in self
-        ]
+        return [(i.name, i.kind, "yes" if i.available_offline else "no", i.description, i.licence) for i in self]
 
     def __str__(self) -> str:
         rows = [self._COLUMNS, *self._rows()]
@@ -108,11 +105,8 @@ class ImageList(list):
         from html import escape
 
         head = "".join(f"<th>{c}</th>" for c in self._COLUMNS)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in self._rows()
-        )
+        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in self._rows())
         return f"<table><tr>{head}</tr>{body}</table>"
-
 
 
 # ----------------------------------------------------------------------------------------------
@@ -122,22 +116,24 @@ class ImageList(list):
 _SKIMAGE = "scikit-image (skimage.data.{fn})"
 #: name -> (skimage.data function, kind, description, licence), as the skimage docstrings record.
 _PACKAGED: dict[str, tuple[str, str, str, str]] = {
-    "astronaut": ("astronaut", "photo", "Eileen Collins, NASA astronaut, portrait (512x512)",
-                  "public domain (NASA; no known copyright restrictions)"),
-    "coffee": ("coffee", "photo", "a cup of coffee on a wooden table (400x600)",
-               "CC0 (photographer Rachel Michetti, courtesy of Pikolo Espresso Bar)"),
-    "chelsea": ("chelsea", "photo", "Chelsea the cat (300x451)",
-                "CC0 (photographer Stefan van der Walt)"),
-    "rocket": ("rocket", "photo", "SpaceX Falcon 9 launching DSCOVR (427x640)",
-               "public domain (released by SpaceX)"),
-    "hubble_deep_field": ("hubble_deep_field", "photo", "Hubble eXtreme Deep Field (872x1000)",
-                          "public domain (NASA)"),
-    "brick": ("brick", "texture", "brick wall, grayscale (512x512)",
-              "CC0 (from CC0Textures, Bricks25)"),
-    "grass": ("grass", "texture", "grass, grayscale (512x512)",
-              "CC0 (from DeviantArt user linolafett, Grass-01)"),
-    "gravel": ("gravel", "texture", "gravel, grayscale (512x512)",
-               "CC0 (from CC0Textures, Gravel04)"),
+    "astronaut": (
+        "astronaut",
+        "photo",
+        "Eileen Collins, NASA astronaut, portrait (512x512)",
+        "public domain (NASA; no known copyright restrictions)",
+    ),
+    "coffee": (
+        "coffee",
+        "photo",
+        "a cup of coffee on a wooden table (400x600)",
+        "CC0 (photographer Rachel Michetti, courtesy of Pikolo Espresso Bar)",
+    ),
+    "chelsea": ("chelsea", "photo", "Chelsea the cat (300x451)", "CC0 (photographer Stefan van der Walt)"),
+    "rocket": ("rocket", "photo", "SpaceX Falcon 9 launching DSCOVR (427x640)", "public domain (released by SpaceX)"),
+    "hubble_deep_field": ("hubble_deep_field", "photo", "Hubble eXtreme Deep Field (872x1000)", "public domain (NASA)"),
+    "brick": ("brick", "texture", "brick wall, grayscale (512x512)", "CC0 (from CC0Textures, Bricks25)"),
+    "grass": ("grass", "texture", "grass, grayscale (512x512)", "CC0 (from DeviantArt user linolafett, Grass-01)"),
+    "gravel": ("gravel", "texture", "gravel, grayscale (512x512)", "CC0 (from CC0Textures, Gravel04)"),
 }
 
 _HOPPER_LICENCE = (
@@ -201,8 +197,13 @@ def _offline_help(entry: Mapping[str, Any], target: Path) -> str:
     )
 
 
-def fetch(name: str, *, timeout: float = 10.0, cache_dir: str | os.PathLike | None = None,
-          registry: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+def fetch(
+    name: str,
+    *,
+    timeout: float = 10.0,
+    cache_dir: str | os.PathLike | None = None,
+    registry: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Path:
     """Download the pinned painting ``name`` once, verify it, and return its cached path.
 
     A file already in the cache that matches the pinned sha256 and size is returned without
@@ -239,11 +240,17 @@ def fetch(name: str, *, timeout: float = 10.0, cache_dir: str | os.PathLike | No
     if target.exists():
         if _verified(target, entry):
             return target
-        warnings.warn(f"The cached {target} does not match its pinned sha256; downloading it again.",
-                      stacklevel=2)
+        warnings.warn(f"The cached {target} does not match its pinned sha256; downloading it again.", stacklevel=2)
         target.unlink()
-    return download_file(entry["url"], target, sha256=entry["sha256"], size=int(entry["size"]),
-                         timeout=timeout, what=f"the painting {name!r}", advice=_offline_help(entry, target))
+    return download_file(
+        entry["url"],
+        target,
+        sha256=entry["sha256"],
+        size=int(entry["size"]),
+        timeout=timeout,
+        what=f"the painting {name!r}",
+        advice=_offline_help(entry, target),
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -276,21 +283,42 @@ def list_images(kind: str | None = None) -> ImageList:
     if kind is not None and kind not in kinds:
         raise ValueError(f"kind={kind!r}; choose one of {', '.join(kinds)} (or None for all).")
     items = [
-        ImageInfo(name, k, _SKIMAGE.format(fn=fn), lic, True, desc)
-        for name, (fn, k, desc, lic) in _PACKAGED.items()
+        ImageInfo(name, k, _SKIMAGE.format(fn=fn), lic, True, desc) for name, (fn, k, desc, lic) in _PACKAGED.items()
     ]
-    items.insert(_HOPPER_POSITION, ImageInfo(
-        "grace_hopper", "photo", "matplotlib sample data (grace_hopper.jpg)", _HOPPER_LICENCE,
-        True, "Commodore Grace M. Hopper, 1984 portrait (600x512)",
-    ))
+    items.insert(
+        _HOPPER_POSITION,
+        ImageInfo(
+            "grace_hopper",
+            "photo",
+            "matplotlib sample data (grace_hopper.jpg)",
+            _HOPPER_LICENCE,
+            True,
+            "Commodore Grace M. Hopper, 1984 portrait (600x512)",
+        ),
+    )
     for name, fn in PROCEDURAL.items():
-        items.append(ImageInfo(name, "procedural", "generated by nstlib (numpy, seeded)",
-                               "part of nstlib (MIT)", True,
-                               (fn.__doc__ or "").strip().splitlines()[0].rstrip(".")))
+        items.append(
+            ImageInfo(
+                name,
+                "procedural",
+                "generated by nstlib (numpy, seeded)",
+                "part of nstlib (MIT)",
+                True,
+                (fn.__doc__ or "").strip().splitlines()[0].rstrip("."),
+            )
+        )
     folder = config.cache_dir()
     for name, e in paintings().items():
-        items.append(ImageInfo(name, "painting", f"download: {e['url']}", e["licence"],
-                               _verified(_cache_path(e, folder), e), e["title"]))
+        items.append(
+            ImageInfo(
+                name,
+                "painting",
+                f"download: {e['url']}",
+                e["licence"],
+                _verified(_cache_path(e, folder), e),
+                e["title"],
+            )
+        )
     return ImageList(i for i in items if kind is None or i.kind == kind)
 
 

@@ -49,8 +49,16 @@ def verified(path: str | os.PathLike, sha256: str, size: int | None = None) -> b
     return sha256_of(path).startswith(sha256.lower())
 
 
-def download_file(url: str, target: str | os.PathLike, *, sha256: str, size: int | None = None,
-                  timeout: float = 10.0, what: str | None = None, advice: str = "") -> Path:
+def download_file(
+    url: str,
+    target: str | os.PathLike,
+    *,
+    sha256: str,
+    size: int | None = None,
+    timeout: float = 10.0,
+    what: str | None = None,
+    advice: str = "",
+) -> Path:
     """Download ``url`` to ``target`` (atomically), check size and sha256, and return ``target``.
 
     Parameters
@@ -93,8 +101,7 @@ def download_file(url: str, target: str | os.PathLike, *, sha256: str, size: int
     return target
 
 
-def _stream(url: str, out: IO[bytes], timeout: float, size: int | None, what: str,
-            advice: str) -> tuple[int, str]:
+def _stream(url: str, out: IO[bytes], timeout: float, size: int | None, what: str, advice: str) -> tuple[int, str]:
     """Stream ``url`` into the open file ``out``; return (bytes written, sha256)."""
     deadline = time.monotonic() + _TOTAL_FACTOR * timeout
     digest = hashlib.sha256()
@@ -128,8 +135,9 @@ def _stream(url: str, out: IO[bytes], timeout: float, size: int | None, what: st
             raise
         reason = getattr(e, "reason", e)
         stalled = isinstance(reason, TimeoutError) or isinstance(e, TimeoutError)
-        why = (f"the server did not answer within timeout={timeout} s" if stalled
-               else f"{type(reason).__name__}: {reason}")
+        why = (
+            f"the server did not answer within timeout={timeout} s" if stalled else f"{type(reason).__name__}: {reason}"
+        )
         raise DownloadError(
             f"Could not download {what} from {url} ({why}). You may be offline, or the server is "
             f"unreachable. {advice}".rstrip()

@@ -34,8 +34,9 @@ def _coords(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_to(v, (h, w)), np.broadcast_to(u, (h, w))
 
 
-def _smooth_noise(rng: np.random.Generator, v: np.ndarray, u: np.ndarray, n: int = 10,
-                  freq: tuple[float, float] = (1.0, 5.0)) -> np.ndarray:
+def _smooth_noise(
+    rng: np.random.Generator, v: np.ndarray, u: np.ndarray, n: int = 10, freq: tuple[float, float] = (1.0, 5.0)
+) -> np.ndarray:
     """A smooth random field, mostly in [-1, 1]: a sum of ``n`` random plane waves (amplitude 1/f).
 
     ``v`` and ``u`` are the (H, W) grids from :func:`_coords`. Each wave
@@ -71,8 +72,16 @@ def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
 
 
 _STARRY = np.array(
-    [[0.06, 0.10, 0.30], [0.12, 0.25, 0.58], [0.30, 0.52, 0.80], [0.55, 0.70, 0.80],
-     [0.93, 0.85, 0.45], [0.98, 0.72, 0.18]], np.float32)
+    [
+        [0.06, 0.10, 0.30],
+        [0.12, 0.25, 0.58],
+        [0.30, 0.52, 0.80],
+        [0.55, 0.70, 0.80],
+        [0.93, 0.85, 0.45],
+        [0.98, 0.72, 0.18],
+    ],
+    np.float32,
+)
 
 
 def _brush_strokes_array(size: int | tuple[int, int], seed: int) -> np.ndarray:
@@ -112,8 +121,16 @@ def _brush_strokes_array(size: int | tuple[int, int], seed: int) -> np.ndarray:
 
 
 _TILES = np.array(
-    [[0.70, 0.25, 0.15], [0.85, 0.60, 0.20], [0.93, 0.85, 0.65], [0.20, 0.45, 0.50],
-     [0.12, 0.22, 0.50], [0.55, 0.12, 0.15]], np.float32)
+    [
+        [0.70, 0.25, 0.15],
+        [0.85, 0.60, 0.20],
+        [0.93, 0.85, 0.65],
+        [0.20, 0.45, 0.50],
+        [0.12, 0.22, 0.50],
+        [0.55, 0.12, 0.15],
+    ],
+    np.float32,
+)
 
 
 def _mosaic_array(size: int | tuple[int, int], seed: int) -> np.ndarray:
@@ -122,7 +139,7 @@ def _mosaic_array(size: int | tuple[int, int], seed: int) -> np.ndarray:
     cs = max(h, w) / 26.0  # tile size in pixels
     ny, nx = int(np.ceil(h / cs)) + 2, int(np.ceil(w / cs)) + 2
     # One jittered seed point per grid cell (with a border ring), Voronoi cells become tiles.
-    gy, gx = np.mgrid[-1:ny - 1, -1:nx - 1].astype(np.float32)
+    gy, gx = np.mgrid[-1 : ny - 1, -1 : nx - 1].astype(np.float32)
     sy = (gy + 0.5 + rng.uniform(-0.4, 0.4, gy.shape)) * cs
     sx = (gx + 0.5 + rng.uniform(-0.4, 0.4, gx.shape)) * cs
     # Tile colour: a smooth field picks the palette region, plus a per-tile random offset.
@@ -152,8 +169,8 @@ def _mosaic_array(size: int | tuple[int, int], seed: int) -> np.ndarray:
 
 
 _SEA = np.array(
-    [[0.03, 0.09, 0.25], [0.07, 0.22, 0.45], [0.20, 0.45, 0.68], [0.55, 0.75, 0.86],
-     [0.95, 0.94, 0.88]], np.float32)
+    [[0.03, 0.09, 0.25], [0.07, 0.22, 0.45], [0.20, 0.45, 0.68], [0.55, 0.75, 0.86], [0.95, 0.94, 0.88]], np.float32
+)
 
 
 def _waves_array(size: int | tuple[int, int], seed: int) -> np.ndarray:
@@ -164,15 +181,15 @@ def _waves_array(size: int | tuple[int, int], seed: int) -> np.ndarray:
     vv = v + warp + 0.025 * np.sin(2 * np.pi * (3.0 * u + rng.uniform()))
     band = vv * 11.0 + 0.35 * np.sin(2 * np.pi * (4.0 * u + 1.5 * vv + rng.uniform()))
     t = band - np.floor(band)  # position inside one wave, 0 at the trough, 1 at the crest
-    crest = t ** 2.5
+    crest = t**2.5
     lines = 0.5 + 0.5 * np.sin(2 * np.pi * 70.0 * vv + 6.0 * warp)  # fine engraving lines
     shade = crest * (0.88 + 0.12 * lines)
     return _palette(shade, _SEA).astype(np.float32)
 
 
 _TARTAN = np.array(
-    [[0.55, 0.08, 0.10], [0.05, 0.15, 0.10], [0.05, 0.10, 0.30], [0.90, 0.80, 0.30],
-     [0.95, 0.95, 0.92]], np.float32)
+    [[0.55, 0.08, 0.10], [0.05, 0.15, 0.10], [0.05, 0.10, 0.30], [0.90, 0.80, 0.30], [0.95, 0.95, 0.92]], np.float32
+)
 
 
 def _plaid_array(size: int | tuple[int, int], seed: int) -> np.ndarray:

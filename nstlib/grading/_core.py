@@ -104,7 +104,12 @@ class _Failure(Exception):
 
     def render(self, exercise: str) -> str:
         lines = [f"FAIL  {exercise}: {self.headline}"]
-        for label, text in (("input", self.inputs), ("expected", self.expected), ("got", self.got), ("hint", self.hint)):
+        for label, text in (
+            ("input", self.inputs),
+            ("expected", self.expected),
+            ("got", self.got),
+            ("hint", self.hint),
+        ):
             if text:
                 body = textwrap.indent(text, " " * 12).lstrip()
                 lines.append(f"  {label + ':':<9} {body}")
@@ -148,7 +153,11 @@ def _full_precision():
     switch matmuls to TF32 (``torch.set_float32_matmul_precision("high")``); a right answer would
     then miss the checks' float32 tolerance on a GPU only. Restored afterwards.
     """
-    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision())
+    saved = (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.get_float32_matmul_precision(),
+    )
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.set_float32_matmul_precision("highest")
@@ -169,11 +178,16 @@ _ERROR_HINTS = {
 }
 
 
-def _call(fn: Callable[..., Any], args: Sequence[Any], inputs: str, hints: Mapping[str, str] | None = None,
-          context: Callable[[], Any] | None = None) -> Any:
+def _call(
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    inputs: str,
+    hints: Mapping[str, str] | None = None,
+    context: Callable[[], Any] | None = None,
+) -> Any:
     """Call the student's function; NotImplementedError -> not implemented; other errors -> FAIL."""
     try:
-        with _full_precision(), (context() if context is not None else contextlib.nullcontext()):
+        with _full_precision(), context() if context is not None else contextlib.nullcontext():
             return fn(*args)
     except NotImplementedError as exc:
         raise _NotImplemented(str(exc)) from None
@@ -313,8 +327,11 @@ def build_cases(spec: Spec) -> list[Case]:
 
 
 def _modified(arg: Any, inputs: str) -> _Failure:
-    hint = "don't update tensors in place (+=, -=, .sub_(), .add_()): compute a new tensor." if isinstance(arg, Tensor) \
+    hint = (
+        "don't update tensors in place (+=, -=, .sub_(), .add_()): compute a new tensor."
+        if isinstance(arg, Tensor)
         else "don't pop, append, sort or overwrite the lists and dicts you are given: read them."
+    )
     return _Failure("your function modified its input", inputs=inputs, hint=hint)
 
 
@@ -326,8 +343,11 @@ def run_spec(spec: Spec, fn: Any) -> None:
         if spec.value_ok and not callable(fn):
             student = lambda: copy.deepcopy(fn)
         if not callable(student):
-            raise _Failure("expected your function, got a value", got=f"{type(fn).__name__}: {_short(fn)}",
-                           hint=f"pass the function itself, without calling it: check_...({spec.signature.split('(')[0]})")
+            raise _Failure(
+                "expected your function, got a value",
+                got=f"{type(fn).__name__}: {_short(fn)}",
+                hint=f"pass the function itself, without calling it: check_...({spec.signature.split('(')[0]})",
+            )
         cases = build_cases(spec)
         for index, case in enumerate(cases, 1):
             where = f"test case {index} of {len(cases)}"
@@ -369,4 +389,3 @@ def checker(spec: Spec) -> Callable[[Any], None]:
     check.__module__ = "nstlib.grading"
     check.spec = spec  # type: ignore[attr-defined]
     return check
-

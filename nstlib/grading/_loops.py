@@ -40,9 +40,14 @@ from torch.overrides import TorchFunctionMode
 from ._core import _Failure
 
 _LIBRARY_PREFIXES = tuple(
-    sorted({os.path.join(os.path.realpath(p), "") for k in ("stdlib", "platstdlib", "purelib", "platlib")
-            if (p := sysconfig.get_paths().get(k))}
-           | {os.path.join(os.path.realpath(os.path.dirname(os.path.dirname(__file__))), "")})
+    sorted(
+        {
+            os.path.join(os.path.realpath(p), "")
+            for k in ("stdlib", "platstdlib", "purelib", "platlib")
+            if (p := sysconfig.get_paths().get(k))
+        }
+        | {os.path.join(os.path.realpath(os.path.dirname(os.path.dirname(__file__))), "")}
+    )
 )
 
 
@@ -146,8 +151,11 @@ def _reject_loops(fn: Callable[..., Any], make: Callable[[int, int, int, int], T
     names = ("positions (H, W)", "channels (C)")
     # A debugger or coverage tool owning sys.settrace hides the student's code from the tracer (every
     # count 0): the op counter still works then.
-    over = [name for name, (code, ops) in zip(names, others)
-            if code > base_code + _OPCODE_MARGIN or ops > base_ops + _OP_MARGIN]
+    over = [
+        name
+        for name, (code, ops) in zip(names, others)
+        if code > base_code + _OPCODE_MARGIN or ops > base_ops + _OP_MARGIN
+    ]
     if over:
         loops = _loop_lines(fn)
         raise _Failure(

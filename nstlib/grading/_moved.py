@@ -16,8 +16,12 @@ def forwarder(old: str, moved: dict[str, str]) -> tuple[Callable[[str], Any], Ca
         if name not in moved:
             raise AttributeError(f"module {old!r} has no attribute {name!r}")
         new = moved[name]
-        warnings.warn(f"{old}.{name} moved to {new}.{name}; {old} will be removed in the next version. "
-                      f"Use `from {new} import {name}`.", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"{old}.{name} moved to {new}.{name}; {old} will be removed in the next version. "
+            f"Use `from {new} import {name}`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(importlib.import_module(new), name)
 
     def __dir__() -> list[str]:

@@ -29,7 +29,9 @@ def _scalar_output(out: Any, inputs: str, *, graph: bool, what: str) -> Tensor:
     """Validate a loss value: a one-element tensor, attached to the autograd graph when ``graph``."""
     if not isinstance(out, Tensor):
         hint = returned(out, "return a torch tensor, not a Python number: .item() / float() cut the autograd graph.")
-        raise _Failure(f"{what} must be a torch tensor", inputs=inputs, expected="a 0-dim tensor", got=_describe(out), hint=hint)
+        raise _Failure(
+            f"{what} must be a torch tensor", inputs=inputs, expected="a 0-dim tensor", got=_describe(out), hint=hint
+        )
     if out.numel() != 1:
         raise _Failure(
             f"{what} must be a single number",
@@ -59,22 +61,47 @@ def scalar(what: str) -> Callable[[Any, Case, str], np.ndarray]:
     return output
 
 
-def tensor(out: Any, case: Case, where: str, shape: tuple[int, ...], *, returns: str,
-           shape_hint: Callable[[tuple[int, ...]], str], expected_shape: str = "", dtype: Any = None,
-           graph: tuple[str, str] | None = None) -> np.ndarray:
+def tensor(
+    out: Any,
+    case: Case,
+    where: str,
+    shape: tuple[int, ...],
+    *,
+    returns: str,
+    shape_hint: Callable[[tuple[int, ...]], str],
+    expected_shape: str = "",
+    dtype: Any = None,
+    graph: tuple[str, str] | None = None,
+) -> np.ndarray:
     """Validate a tensor output: its type, ``shape``, ``dtype`` (when given) and, with ``graph`` = (what, hint),
     that it is attached to the autograd graph. ``shape_hint`` explains a wrong shape from the shape returned."""
     if not isinstance(out, Tensor):
-        raise _Failure(f"expected a tensor ({where})", inputs=case.inputs, got=_describe(out), hint=returned(out, returns))
+        raise _Failure(
+            f"expected a tensor ({where})", inputs=case.inputs, got=_describe(out), hint=returned(out, returns)
+        )
     if tuple(out.shape) != shape:
-        raise _Failure(f"wrong shape ({where})", inputs=case.inputs, expected=expected_shape or f"shape {shape}",
-                       got=_describe(out), hint=shape_hint(tuple(out.shape)))
+        raise _Failure(
+            f"wrong shape ({where})",
+            inputs=case.inputs,
+            expected=expected_shape or f"shape {shape}",
+            got=_describe(out),
+            hint=shape_hint(tuple(out.shape)),
+        )
     if dtype is not None and out.dtype != dtype:
-        raise _Failure(f"wrong dtype ({where})", inputs=case.inputs, expected=str(dtype), got=str(out.dtype),
-                       hint="keep the input's dtype (don't convert, don't build a float32 result).")
+        raise _Failure(
+            f"wrong dtype ({where})",
+            inputs=case.inputs,
+            expected=str(dtype),
+            got=str(out.dtype),
+            hint="keep the input's dtype (don't convert, don't build a float32 result).",
+        )
     if graph is not None and not out.requires_grad:
-        raise _Failure(f"{graph[0]} is detached from the autograd graph ({where})", inputs=case.inputs,
-                       got=_describe(out), hint=graph[1])
+        raise _Failure(
+            f"{graph[0]} is detached from the autograd graph ({where})",
+            inputs=case.inputs,
+            got=_describe(out),
+            hint=graph[1],
+        )
     return _np(out)
 
 
@@ -87,8 +114,13 @@ def number(*, whole: bool, otherwise: str, show_expected: bool = True) -> Callab
         is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
         if not is_number or (whole and not float(value).is_integer()):
             expected = f"{float(np.asarray(case.expected())):,.0f}" if show_expected and case.expected else ""
-            raise _Failure(f"expected a {'whole ' if whole else ''}number ({where})", inputs=case.inputs,
-                           expected=expected, got=_describe(value), hint=returned(out, otherwise))
+            raise _Failure(
+                f"expected a {'whole ' if whole else ''}number ({where})",
+                inputs=case.inputs,
+                expected=expected,
+                got=_describe(value),
+                hint=returned(out, otherwise),
+            )
         return np.array(float(value))
 
     return output

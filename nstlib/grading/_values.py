@@ -42,8 +42,13 @@ def _on_device(t: Tensor, dtype: torch.dtype | None = None) -> Tensor:
     return t.to(device=dev, dtype=_dtype(dtype or t.dtype, dev))
 
 
-def _cpu_rand(shape: Sequence[int], seed: int, dtype: torch.dtype = torch.float32, low: float | None = None,
-              high: float | None = None) -> Tensor:
+def _cpu_rand(
+    shape: Sequence[int],
+    seed: int,
+    dtype: torch.dtype = torch.float32,
+    low: float | None = None,
+    high: float | None = None,
+) -> Tensor:
     """Seeded normal (or uniform in [low, high]) CPU tensor, generated in float64 then cast."""
     g = torch.Generator().manual_seed(seed)
     if low is None or high is None:
@@ -53,8 +58,14 @@ def _cpu_rand(shape: Sequence[int], seed: int, dtype: torch.dtype = torch.float3
     return t.to(dtype)
 
 
-def _rand(shape: Sequence[int], seed: int, dtype: torch.dtype = torch.float32, low: float | None = None,
-          high: float | None = None, requires_grad: bool = False) -> Tensor:
+def _rand(
+    shape: Sequence[int],
+    seed: int,
+    dtype: torch.dtype = torch.float32,
+    low: float | None = None,
+    high: float | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """:func:`_cpu_rand` (the same numbers on every device) moved to the grading device."""
     return _on_device(_cpu_rand(shape, seed, torch.float64, low, high), dtype).requires_grad_(requires_grad)
 
@@ -129,8 +140,12 @@ def snapshot(x: Any) -> Any:
 def changed(x: Any, before: Any) -> Any:
     """The first part of ``x`` that differs from its :func:`snapshot` ``before`` (None: unchanged)."""
     if isinstance(before, Tensor):
-        same = isinstance(x, Tensor) and x.dtype == before.dtype and x.shape == before.shape and \
-            torch.equal(x.detach(), before)
+        same = (
+            isinstance(x, Tensor)
+            and x.dtype == before.dtype
+            and x.shape == before.shape
+            and torch.equal(x.detach(), before)
+        )
         return None if same else x
     if isinstance(before, dict):
         if not isinstance(x, dict) or list(x) != list(before):

@@ -69,16 +69,30 @@ def _rf_output(out: Any, case: Case, where: str) -> np.ndarray:
     if isinstance(out, Tensor):
         out = out.tolist()
     if isinstance(out, (int, np.integer)):
-        raise _Failure(f"expected one size per layer ({where})", inputs=case.inputs, expected=str(expected),
-                       got=_short(out), hint="return a list with one receptive-field size per layer, "
-                       "not only the last layer's.")
+        raise _Failure(
+            f"expected one size per layer ({where})",
+            inputs=case.inputs,
+            expected=str(expected),
+            got=_short(out),
+            hint="return a list with one receptive-field size per layer, not only the last layer's.",
+        )
     if not isinstance(out, (list, tuple, np.ndarray)):
-        raise _Failure(f"expected a list of ints ({where})", inputs=case.inputs, expected=str(expected),
-                       got=_describe(out), hint=returned(out, "return a list of ints, one per layer."))
+        raise _Failure(
+            f"expected a list of ints ({where})",
+            inputs=case.inputs,
+            expected=str(expected),
+            got=_describe(out),
+            hint=returned(out, "return a list of ints, one per layer."),
+        )
     got = list(out)
     if not all(isinstance(v, (int, float, np.integer, np.floating)) and float(v) == int(v) for v in got):
-        raise _Failure(f"expected whole numbers ({where})", inputs=case.inputs, expected=str(expected),
-                       got=_short(got), hint="sizes are whole pixel counts: use ints (// not /).")
+        raise _Failure(
+            f"expected whole numbers ({where})",
+            inputs=case.inputs,
+            expected=str(expected),
+            got=_short(got),
+            hint="sizes are whole pixel counts: use ints (// not /).",
+        )
     return np.array([int(v) for v in got], dtype=np.float64)
 
 
@@ -102,22 +116,40 @@ RECEPTIVE_FIELD_SIZES = Spec(
     ],
     reference=_rf_reference,
     wrong=[
-        ("off by one: start from r_0 = 1 (before any layer a unit sees one pixel), not 0.",
-         _recurrence(lambda l, k, s: (k - 1) * _prod(s[:l]), r0=0)),
-        ("the list should hold one size per layer: don't include r_0 = 1 at the front.",
-         lambda k, s: [1] + _rf_reference(k, s)),
-        ("off by one in the stride product: layer l is spaced by the strides of the layers BEFORE "
-         "it, prod_{i<l} s_i, not including its own stride s_l.", _recurrence(lambda l, k, s: (k - 1) * _prod(s[: l + 1]))),
-        ("use the product of ALL previous strides prod_{i<l} s_i (the jump between neighbouring "
-         "units), not the current layer's stride s_l.", _recurrence(lambda l, k, s: (k - 1) * s[l])),
-        ("use the product of ALL previous strides prod_{i<l} s_i, not only the previous layer's "
-         "stride s_{l-1}.", _recurrence(lambda l, k, s: (k - 1) * (s[l - 1] if l else 1))),
-        ("the jump is the PRODUCT of the previous strides, not their sum.",
-         _recurrence(lambda l, k, s: (k - 1) * max(1, sum(s[:l])))),
-        ("each layer widens the field by (k_l - 1) * jump, not k_l * jump: a 1x1 kernel adds nothing.",
-         _recurrence(lambda l, k, s: k * _prod(s[:l]))),
-        ("the strides matter: each layer's (k_l - 1) is multiplied by the product of the previous strides.",
-         _recurrence(lambda l, k, s: k - 1)),
+        (
+            "off by one: start from r_0 = 1 (before any layer a unit sees one pixel), not 0.",
+            _recurrence(lambda l, k, s: (k - 1) * _prod(s[:l]), r0=0),
+        ),
+        (
+            "the list should hold one size per layer: don't include r_0 = 1 at the front.",
+            lambda k, s: [1] + _rf_reference(k, s),
+        ),
+        (
+            "off by one in the stride product: layer l is spaced by the strides of the layers BEFORE "
+            "it, prod_{i<l} s_i, not including its own stride s_l.",
+            _recurrence(lambda l, k, s: (k - 1) * _prod(s[: l + 1])),
+        ),
+        (
+            "use the product of ALL previous strides prod_{i<l} s_i (the jump between neighbouring "
+            "units), not the current layer's stride s_l.",
+            _recurrence(lambda l, k, s: (k - 1) * s[l]),
+        ),
+        (
+            "use the product of ALL previous strides prod_{i<l} s_i, not only the previous layer's stride s_{l-1}.",
+            _recurrence(lambda l, k, s: (k - 1) * (s[l - 1] if l else 1)),
+        ),
+        (
+            "the jump is the PRODUCT of the previous strides, not their sum.",
+            _recurrence(lambda l, k, s: (k - 1) * max(1, sum(s[:l]))),
+        ),
+        (
+            "each layer widens the field by (k_l - 1) * jump, not k_l * jump: a 1x1 kernel adds nothing.",
+            _recurrence(lambda l, k, s: k * _prod(s[:l])),
+        ),
+        (
+            "the strides matter: each layer's (k_l - 1) is multiplied by the product of the previous strides.",
+            _recurrence(lambda l, k, s: k - 1),
+        ),
     ],
     rtol=0.0,
     output=_rf_output,
@@ -157,7 +189,9 @@ CONV1_1_PARAMETERS = Spec(
     title="number of parameters of conv1_1",
     signature="conv1_1_parameters()",
     inputs=[()],
-    reference=lambda: sum(p.numel() for p in torch.nn.Conv2d(in_channels=3, out_channels=64, kernel_size=3).parameters()),
+    reference=lambda: sum(
+        p.numel() for p in torch.nn.Conv2d(in_channels=3, out_channels=64, kernel_size=3).parameters()
+    ),
     wrong=[(hint, _const(count)) for count, hint in _CONV1_1_WRONG.items()],
     rtol=0.0,
     output=number(whole=True, otherwise="return the count as an int.", show_expected=False),
@@ -211,14 +245,26 @@ TEXTURE_MODEL_SIZE = Spec(
     ],
     reference=lambda ch: sum(int(torch.triu_indices(n, n).shape[1]) for n in ch.values()),
     wrong=[
-        ("a Gram matrix is symmetric (G_ij = G_ji): count each pair once, N(N+1)/2 per layer, not N^2.",
-         lambda ch: sum(n * n for n in ch.values())),
-        ("the diagonal entries G_ii count too: N(N+1)/2 per layer, not N(N-1)/2.",
-         lambda ch: sum(n * (n - 1) // 2 for n in ch.values())),
-        ("the diagonal entries G_ii count too: N(N+1)/2 per layer, not N^2/2.", lambda ch: sum(n * n / 2 for n in ch.values())),
-        ("count the entries of each layer's Gram matrix, not the channels: N(N+1)/2 per layer.", lambda ch: sum(ch.values())),
-        ("compute N(N+1)/2 for EACH layer and add them up (not N(N+1)/2 of the total channel count).",
-         lambda ch: _pairs(sum(ch.values()))),
+        (
+            "a Gram matrix is symmetric (G_ij = G_ji): count each pair once, N(N+1)/2 per layer, not N^2.",
+            lambda ch: sum(n * n for n in ch.values()),
+        ),
+        (
+            "the diagonal entries G_ii count too: N(N+1)/2 per layer, not N(N-1)/2.",
+            lambda ch: sum(n * (n - 1) // 2 for n in ch.values()),
+        ),
+        (
+            "the diagonal entries G_ii count too: N(N+1)/2 per layer, not N^2/2.",
+            lambda ch: sum(n * n / 2 for n in ch.values()),
+        ),
+        (
+            "count the entries of each layer's Gram matrix, not the channels: N(N+1)/2 per layer.",
+            lambda ch: sum(ch.values()),
+        ),
+        (
+            "compute N(N+1)/2 for EACH layer and add them up (not N(N+1)/2 of the total channel count).",
+            lambda ch: _pairs(sum(ch.values())),
+        ),
         ("add up every layer in the dict, not only the first one.", lambda ch: _pairs(next(iter(ch.values())))),
         ("add up every layer in the dict, not only the last one.", lambda ch: _pairs(list(ch.values())[-1])),
     ],
@@ -259,8 +305,9 @@ def _vgg19_receptive_field(layer: str) -> int:
     raise ValueError(layer)
 
 
-def reconstruction_puzzle(image: Any = "astronaut", *, size: int = 40, steps: int = 25, encoder: Any = None,
-                          seed: int = 0) -> dict[str, Tensor]:
+def reconstruction_puzzle(
+    image: Any = "astronaut", *, size: int = 40, steps: int = 25, encoder: Any = None, seed: int = 0
+) -> dict[str, Tensor]:
     """The four content reconstructions of the ``match_reconstructions`` exercise, labelled A-D.
 
     Each is :func:`nstlib.reconstruct_content` of ``image`` from one of :data:`PUZZLE_LAYERS` (from
@@ -268,9 +315,12 @@ def reconstruction_puzzle(image: Any = "astronaut", *, size: int = 40, steps: in
     """
     from ..transfer import reconstruct_content
 
-    return {label: reconstruct_content(image, layer, size=size, steps=steps, encoder=encoder, seed=seed,
-                                       progress=False).image
-            for label, layer in sorted(PUZZLE_LAYERS.items())}
+    return {
+        label: reconstruct_content(
+            image, layer, size=size, steps=steps, encoder=encoder, seed=seed, progress=False
+        ).image
+        for label, layer in sorted(PUZZLE_LAYERS.items())
+    }
 
 
 _LABELS = sorted(PUZZLE_LAYERS)
@@ -284,25 +334,40 @@ def _swapped(a: int) -> tuple[str, Callable[[], np.ndarray]]:
     i, j = sorted((int(np.where(_TRUTH == a)[0][0]), int(np.where(_TRUTH == a + 1)[0][0])))
     answer = _TRUTH.copy()
     answer[i], answer[j] = answer[j], answer[i]
-    return (f"close: {_LABELS[i]} and {_LABELS[j]} are swapped. The deeper of {_DEPTH[a]} ({_RF[_DEPTH[a]]} px "
-            f"receptive field) and {_DEPTH[a + 1]} ({_RF[_DEPTH[a + 1]]} px) loses more fine detail: more of its "
-            "units' input is pooled away.", _const(answer))
+    return (
+        f"close: {_LABELS[i]} and {_LABELS[j]} are swapped. The deeper of {_DEPTH[a]} ({_RF[_DEPTH[a]]} px "
+        f"receptive field) and {_DEPTH[a + 1]} ({_RF[_DEPTH[a + 1]]} px) loses more fine detail: more of its "
+        "units' input is pooled away.",
+        _const(answer),
+    )
 
 
 def _puzzle_output(out: Any, case: Case, where: str) -> np.ndarray:
     if not isinstance(out, dict):
-        raise _Failure("expected a dict {label: layer name}", got=_describe(out),
-                       hint=returned(out, "return e.g. {'A': 'conv1_2', 'B': ...}: one layer name per picture label."))
+        raise _Failure(
+            "expected a dict {label: layer name}",
+            got=_describe(out),
+            hint=returned(out, "return e.g. {'A': 'conv1_2', 'B': ...}: one layer name per picture label."),
+        )
     if sorted(str(k).upper() for k in out) != _LABELS:
-        raise _Failure("wrong labels", expected=f"keys {_LABELS}", got=f"keys {sorted(out)}",
-                       hint="one entry per picture: the labels are A, B, C and D.")
+        raise _Failure(
+            "wrong labels",
+            expected=f"keys {_LABELS}",
+            got=f"keys {sorted(out)}",
+            hint="one entry per picture: the labels are A, B, C and D.",
+        )
     answer = {str(k).upper(): str(v).strip() for k, v in out.items()}
     unknown = [v for v in answer.values() if v not in _DEPTH]
     if unknown:
-        raise _Failure("unknown layer names", got=_short(answer),
-                       hint=f"{unknown} is not one of the candidate layers: choose among {sorted(_DEPTH)}.")
+        raise _Failure(
+            "unknown layer names",
+            got=_short(answer),
+            hint=f"{unknown} is not one of the candidate layers: choose among {sorted(_DEPTH)}.",
+        )
     if len(set(answer.values())) != len(_DEPTH):
-        raise _Failure("a layer is used twice", got=_short(answer), hint="each of the four layers made exactly one picture.")
+        raise _Failure(
+            "a layer is used twice", got=_short(answer), hint="each of the four layers made exactly one picture."
+        )
     return np.array([_DEPTH.index(answer[label]) for label in _LABELS], dtype=np.float64)
 
 
@@ -314,9 +379,13 @@ MATCH_RECONSTRUCTIONS = Spec(
     inputs=[()],
     reference=lambda: _TRUTH,
     wrong=[
-        ("the order is reversed: the SHALLOWEST layer keeps the most pixel detail (its units see only a few pixels), "
-         "the deepest keeps only the layout. Receptive fields: " + ", ".join(f"{layer}: {_RF[layer]} px" for layer in _DEPTH)
-         + ".", _const((len(_DEPTH) - 1) - _TRUTH)),
+        (
+            "the order is reversed: the SHALLOWEST layer keeps the most pixel detail (its units see only a few pixels), "
+            "the deepest keeps only the layout. Receptive fields: "
+            + ", ".join(f"{layer}: {_RF[layer]} px" for layer in _DEPTH)
+            + ".",
+            _const((len(_DEPTH) - 1) - _TRUTH),
+        ),
         *(_swapped(a) for a in range(len(_DEPTH) - 1)),
     ],
     describe=lambda: f"the pictures A-D of nstlib.grading.reconstruction_puzzle(); layers {sorted(_DEPTH)}",

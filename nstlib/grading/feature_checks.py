@@ -119,9 +119,16 @@ def _extract_cases() -> list[Case]:
             return memo[kind]
 
         data = {"model": model, "names": names, "layers": layers, "walks": walks, "shared": shared, "grad": grad}
-        cases.append(Case(
-            args=(model, image, list(layers)), np=(data,), rtol=1e-4, protect=[image], data=data,
-            inputs=f"model = torchvision VGG-19 .features (37 modules), image = {_describe(image)}, layers = {layers}"))
+        cases.append(
+            Case(
+                args=(model, image, list(layers)),
+                np=(data,),
+                rtol=1e-4,
+                protect=[image],
+                data=data,
+                inputs=f"model = torchvision VGG-19 .features (37 modules), image = {_describe(image)}, layers = {layers}",
+            )
+        )
     return cases
 
 
@@ -135,43 +142,67 @@ def _extract_output(out: Any, case: Case, where: str) -> np.ndarray:
     names, layers = d["names"], d["layers"]
     shared = d["shared"]
     if _hook_count(d["model"]) != 0:
-        raise _Failure(f"hooks are still attached to the model after your function returned ({where})",
-                       inputs=case.inputs, got=f"{_hook_count(d['model'])} hooks left on the model's modules",
-                       hint="remove every hook before returning: keep the handles, handle = "
-                       "module.register_forward_hook(fn), and call handle.remove() (in a `finally:` block, so that "
-                       "an error does not leave them attached either). Hooks left behind run at every later forward "
-                       "pass and keep the features alive.")
+        raise _Failure(
+            f"hooks are still attached to the model after your function returned ({where})",
+            inputs=case.inputs,
+            got=f"{_hook_count(d['model'])} hooks left on the model's modules",
+            hint="remove every hook before returning: keep the handles, handle = "
+            "module.register_forward_hook(fn), and call handle.remove() (in a `finally:` block, so that "
+            "an error does not leave them attached either). Hooks left behind run at every later forward "
+            "pass and keep the features alive.",
+        )
     previous = shared.get("previous")
     if previous is not None:
         old_out, old_keys, old_values = previous
-        if list(old_out.keys()) != old_keys or any(not torch.equal(old_out[k].detach(), v) for k, v in old_values.items()
-                                                   if k in old_out):
-            raise _Failure(f"your previous call's result changed during this call ({where})", inputs=case.inputs,
-                           hint="build a new dict inside the function at every call: a dict defined outside "
-                           "(a global, or a mutable default argument such as `store={}`) is shared by every call, "
-                           "so a later call adds to and overwrites an earlier result.")
+        if list(old_out.keys()) != old_keys or any(
+            not torch.equal(old_out[k].detach(), v) for k, v in old_values.items() if k in old_out
+        ):
+            raise _Failure(
+                f"your previous call's result changed during this call ({where})",
+                inputs=case.inputs,
+                hint="build a new dict inside the function at every call: a dict defined outside "
+                "(a global, or a mutable default argument such as `store={}`) is shared by every call, "
+                "so a later call adds to and overwrites an earlier result.",
+            )
     if not isinstance(out, dict):
-        raise _Failure(f"expected a dict {{layer name: tensor}} ({where})", inputs=case.inputs, got=_describe(out),
-                       hint=returned(out, "return a dict that maps each requested layer name to its feature tensor."))
+        raise _Failure(
+            f"expected a dict {{layer name: tensor}} ({where})",
+            inputs=case.inputs,
+            got=_describe(out),
+            hint=returned(out, "return a dict that maps each requested layer name to its feature tensor."),
+        )
     missing = [n for n in layers if n not in out]
     extra = [n for n in out if n not in layers]
     if missing or extra:
-        raise _Failure(f"wrong layer names in the result ({where})", inputs=case.inputs,
-                       expected=f"exactly the keys {layers}", got=f"keys {list(out)}",
-                       hint=f"return only the requested layers (extra: {extra[:5]})." if extra and not missing else
-                       f"the result lacks {missing}: name every module of model (a torchvision Sequential indexed "
-                       "0..36) with Gatys' name: conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, ...")
+        raise _Failure(
+            f"wrong layer names in the result ({where})",
+            inputs=case.inputs,
+            expected=f"exactly the keys {layers}",
+            got=f"keys {list(out)}",
+            hint=f"return only the requested layers (extra: {extra[:5]})."
+            if extra and not missing
+            else f"the result lacks {missing}: name every module of model (a torchvision Sequential indexed "
+            "0..36) with Gatys' name: conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, ...",
+        )
     normed = d["walks"]("normed")
     got_parts, wrong = [], []
     for name in layers:
         t = out[name]
         if not isinstance(t, Tensor):
-            raise _Failure(f"{name}: expected a tensor ({where})", inputs=case.inputs, got=_describe(t),
-                           hint="store the module's output tensor for each layer.")
+            raise _Failure(
+                f"{name}: expected a tensor ({where})",
+                inputs=case.inputs,
+                got=_describe(t),
+                hint="store the module's output tensor for each layer.",
+            )
         if d["grad"] and not t.requires_grad:
-            raise _Failure(f"{name} is detached from the autograd graph ({where})", inputs=case.inputs,
-                           got=_describe(t), hint="the synthesis needs gradients through the features: don't "
-                           ".detach() them and don't run the model under torch.no_grad() (.clone() is fine).")
+            raise _Failure(
+                f"{name} is detached from the autograd graph ({where})",
+                inputs=case.inputs,
+                got=_describe(t),
+                hint="the synthesis needs gradients through the features: don't "
+                ".detach() them and don't run the model under torch.no_grad() (.clone() is fine).",
+            )
         g = _np(t)
         if _close(g, normed[names.index(name)], 1e-4):
             got_parts.append(g.ravel())
@@ -194,34 +225,49 @@ def _extract_failure(case: Case, where: str, wrong: list[tuple[str, np.ndarray]]
 
     found = {name: (names.index(name), source(g, normed), source(g, raw)) for name, g in wrong}
     trap = all(name.startswith("conv") and j == i + 1 for name, (i, j, _) in found.items())
-    trap_raw = all(j is None and (k == i or (name.startswith("conv") and k == i + 1)) for name, (i, j, k) in found.items()) \
-        and any(name.startswith("conv") and k == i + 1 for name, (i, _, k) in found.items())
+    trap_raw = all(
+        j is None and (k == i or (name.startswith("conv") and k == i + 1)) for name, (i, j, k) in found.items()
+    ) and any(name.startswith("conv") and k == i + 1 for name, (i, _, k) in found.items())
     unnormalised = all(j is None and k == i for name, (i, j, k) in found.items())
     shifted = [(name, i, j) for name, (i, j, _) in found.items() if j is not None and j != i]
     name, g = wrong[0]
     i = names.index(name)
     if trap:
-        hint = (f"the in-place ReLU trap: model[{i + 1}] is ReLU(inplace=True), which overwrites model[{i}]'s output "
-                f"after your hook stored it, so your {name} holds the rectified map ({names[i + 1]}). Store a copy "
-                "in the hook (output.clone()), or run the ReLU out of place.")
+        hint = (
+            f"the in-place ReLU trap: model[{i + 1}] is ReLU(inplace=True), which overwrites model[{i}]'s output "
+            f"after your hook stored it, so your {name} holds the rectified map ({names[i + 1]}). Store a copy "
+            "in the hook (output.clone()), or run the ReLU out of place."
+        )
     elif unnormalised:
-        hint = ("normalise the image first, as VGG-19 was trained: (image - mean) / std with ImageNet's mean "
-                f"{_IMAGENET_MEAN} and std {_IMAGENET_STD} per channel (shape (1, 3, 1, 1)).")
+        hint = (
+            "normalise the image first, as VGG-19 was trained: (image - mean) / std with ImageNet's mean "
+            f"{_IMAGENET_MEAN} and std {_IMAGENET_STD} per channel (shape (1, 3, 1, 1))."
+        )
     elif trap_raw:
-        hint = ("two mistakes: normalise the image with ImageNet's mean and std, and mind the in-place ReLU: "
-                "store output.clone() in the hook.")
+        hint = (
+            "two mistakes: normalise the image with ImageNet's mean and std, and mind the in-place ReLU: "
+            "store output.clone() in the hook."
+        )
     elif shifted:
         sname, si, sj = shifted[0]
         off = "off by one: " if all(abs(j - i) == 1 for _, i, j in shifted) else ""
-        hint = (f"{off}what you return as {sname} is the output of model[{sj}] = {names[sj]}; {sname} is "
-                f"model[{si}]. Count the names over ALL modules, starting at 0: conv1_1 = model[0], relu1_1 = "
-                "model[1], conv1_2 = model[2], relu1_2 = model[3], pool1 = model[4], conv2_1 = model[5], ...")
+        hint = (
+            f"{off}what you return as {sname} is the output of model[{sj}] = {names[sj]}; {sname} is "
+            f"model[{si}]. Count the names over ALL modules, starting at 0: conv1_1 = model[0], relu1_1 = "
+            "model[1], conv1_2 = model[2], relu1_2 = model[3], pool1 = model[4], conv2_1 = model[5], ..."
+        )
     else:
-        hint = ("run model's modules in order on the normalised image and keep the outputs of the requested ones; "
-                "check that conv layers keep their pre-ReLU values.")
-    return _Failure(f"wrong features for {', '.join(n for n, _ in wrong)} ({where})", inputs=case.inputs,
-                    expected=f"{name}: shape {normed[i].shape}: {_values(normed[i])}",
-                    got=f"{name}: shape {g.shape}: {_values(g)}", hint=hint)
+        hint = (
+            "run model's modules in order on the normalised image and keep the outputs of the requested ones; "
+            "check that conv layers keep their pre-ReLU values."
+        )
+    return _Failure(
+        f"wrong features for {', '.join(n for n, _ in wrong)} ({where})",
+        inputs=case.inputs,
+        expected=f"{name}: shape {normed[i].shape}: {_values(normed[i])}",
+        got=f"{name}: shape {g.shape}: {_values(g)}",
+        hint=hint,
+    )
 
 
 EXTRACT_FEATURES = Spec(

@@ -32,15 +32,19 @@ def _gram_shape_hint(case: Case, out: Tensor) -> str:
     B, C, H, W = F.shape
     shape, M = tuple(out.shape), H * W
     if shape == (B, M, M):
-        return ("you computed F^T F, the (M x M) matrix of positions: the Gram matrix compares "
-                "CHANNELS, G = F F^T with F reshaped to (B, C, H*W).")
+        return (
+            "you computed F^T F, the (M x M) matrix of positions: the Gram matrix compares "
+            "CHANNELS, G = F F^T with F reshaped to (B, C, H*W)."
+        )
     if shape == (C, C) and case.expected is not None:
         expected, got, rtol = np.asarray(case.expected()), _np(out), _rtol(F.dtype)
         if np.allclose(got, expected[0], rtol=rtol, atol=rtol * np.abs(expected).max()):
             return "keep the batch dimension: compute one Gram matrix per image (batched @ or torch.bmm)."
         if np.allclose(got, expected.sum(0), rtol=rtol, atol=rtol * np.abs(expected).max() * B):
-            return ("keep the batch dimension: you summed the Gram matrices of all images; "
-                    "use a batched product (F @ F.transpose(1, 2) with F of shape (B, C, M)).")
+            return (
+                "keep the batch dimension: you summed the Gram matrices of all images; "
+                "use a batched product (F @ F.transpose(1, 2) with F of shape (B, C, M))."
+            )
         return "keep the batch dimension: the result is (B, C, C)."
     if shape in ((B, C, M), (B, C, H, W)):
         return "multiply the feature matrix by its transpose: G = F F^T, (B, C, M) @ (B, M, C)."
@@ -52,10 +56,21 @@ def _gram_shape_hint(case: Case, out: Tensor) -> str:
 def _gram_output(out: Any, case: Case, where: str) -> np.ndarray:
     F = case.args[0]
     B, C = F.shape[:2]
-    return tensor(out, case, where, (B, C, C), returns="return a torch tensor of shape (B, C, C).",
-                  shape_hint=lambda _: _gram_shape_hint(case, out), expected_shape=f"shape {(B, C, C)} (B, C, C)",
-                  dtype=F.dtype, graph=("the Gram matrix", "use torch operations only (no .detach(), .numpy(), "
-                                        "torch.tensor(...)): the style loss needs gradients through G."))
+    return tensor(
+        out,
+        case,
+        where,
+        (B, C, C),
+        returns="return a torch tensor of shape (B, C, C).",
+        shape_hint=lambda _: _gram_shape_hint(case, out),
+        expected_shape=f"shape {(B, C, C)} (B, C, C)",
+        dtype=F.dtype,
+        graph=(
+            "the Gram matrix",
+            "use torch operations only (no .detach(), .numpy(), "
+            "torch.tensor(...)): the style loss needs gradients through G.",
+        ),
+    )
 
 
 def _positions(F: np.ndarray) -> np.ndarray:
@@ -67,22 +82,40 @@ GRAM_MATRIX = Spec(
     notebook="03_style_reconstruction",
     title="Gram matrix G = F F^T, vectorised",
     signature="gram_matrix(F)",
-    inputs=[(Rand((2, 3, 4, 5), 31, F32, grad=True),), (Rand((3, 4, 2, 7), 32, F64, grad=True),),
-            (Rand((2, 5, 3, 3), 33, F64, grad=True),)],
+    inputs=[
+        (Rand((2, 3, 4, 5), 31, F32, grad=True),),
+        (Rand((3, 4, 2, 7), 32, F64, grad=True),),
+        (Rand((2, 5, 3, 3), 33, F64, grad=True),),
+    ],
     reference=_gram_np,
     wrong=[
-        ("don't normalise: the Gram matrix here is unnormalised, G_ij = sum_k F_ik F_jk "
-         "(the style loss E_l carries the 1/(4 N^2 M^2)); you divided by M = H*W.",
-         lambda F: _gram_np(F) / (F.shape[2] * F.shape[3])),
-        ("don't normalise: the Gram matrix here is unnormalised (the style loss E_l carries the "
-         "normalisation); you divided by C*H*W.", lambda F: _gram_np(F) / F[0].size),
-        ("don't normalise: the Gram matrix here is unnormalised (the style loss carries the "
-         "normalisation); you divided by B*C*H*W.", lambda F: _gram_np(F) / F.size),
-        ("don't normalise: the Gram matrix here is unnormalised; you divided by C.", lambda F: _gram_np(F) / F.shape[1]),
-        ("compute one Gram matrix per image: every entry of your batch holds the first image's.",
-         lambda F: np.broadcast_to(_gram_np(F[:1]), (F.shape[0], F.shape[1], F.shape[1]))),
-        ("G_ij = sum_k F_ik F_jk is a sum of products over positions, not a product of sums.",
-         lambda F: np.einsum("bi,bj->bij", _positions(F).sum(-1), _positions(F).sum(-1))),
+        (
+            "don't normalise: the Gram matrix here is unnormalised, G_ij = sum_k F_ik F_jk "
+            "(the style loss E_l carries the 1/(4 N^2 M^2)); you divided by M = H*W.",
+            lambda F: _gram_np(F) / (F.shape[2] * F.shape[3]),
+        ),
+        (
+            "don't normalise: the Gram matrix here is unnormalised (the style loss E_l carries the "
+            "normalisation); you divided by C*H*W.",
+            lambda F: _gram_np(F) / F[0].size,
+        ),
+        (
+            "don't normalise: the Gram matrix here is unnormalised (the style loss carries the "
+            "normalisation); you divided by B*C*H*W.",
+            lambda F: _gram_np(F) / F.size,
+        ),
+        (
+            "don't normalise: the Gram matrix here is unnormalised; you divided by C.",
+            lambda F: _gram_np(F) / F.shape[1],
+        ),
+        (
+            "compute one Gram matrix per image: every entry of your batch holds the first image's.",
+            lambda F: np.broadcast_to(_gram_np(F[:1]), (F.shape[0], F.shape[1], F.shape[1])),
+        ),
+        (
+            "G_ij = sum_k F_ik F_jk is a sum of products over positions, not a product of sums.",
+            lambda F: np.einsum("bi,bj->bij", _positions(F).sum(-1), _positions(F).sum(-1)),
+        ),
     ],
     output=_gram_output,
     default_hint="G = F F^T with F reshaped to (B, C, H*W): G[b, i, j] = sum over positions k of F[b, i, k] * F[b, j, k].",
@@ -144,31 +177,52 @@ GRAD_STYLE_LAYER = Spec(
     title="dE_l/dF by hand, checked against autograd",
     signature="grad_style_layer(F, A)",
     # a batch of 3 first: there dividing by B is told apart from a missing factor 2 (B = 2) or a right answer (B = 1)
-    inputs=[(Rand(shape, 500 + i, dtype, 0.0, 1.5), Rand(shape, 510 + i, dtype, 0.0, 1.2, gram=True))
-            for i, shape, dtype in ((2, (3, 5, 2, 3), F64), (0, (2, 3, 4, 5), F64), (1, (1, 4, 3, 6), F32))],
+    inputs=[
+        (Rand(shape, 500 + i, dtype, 0.0, 1.5), Rand(shape, 510 + i, dtype, 0.0, 1.2, gram=True))
+        for i, shape, dtype in ((2, (3, 5, 2, 3), F64), (0, (2, 3, 4, 5), F64), (1, (1, 4, 3, 6), F32))
+    ],
     reference=_autograd_style_gradient,
     wrong=[
-        ("two factors of 2 are missing: one from the square, one because F appears twice in G = F F^T; "
-         "1/(4 N^2 M^2) * 2 * 2 = 1/(N^2 M^2).", lambda F, A: _right(F, A) / 4),
-        ("one factor of 2 is missing: the square gives a 2 AND F appears twice in G = F F^T "
-         "(dG = dF F^T + F dF^T, another 2): 1/(4 N^2 M^2) * 2 * 2 = 1/(N^2 M^2).", lambda F, A: _right(F, A) / 2),
+        (
+            "two factors of 2 are missing: one from the square, one because F appears twice in G = F F^T; "
+            "1/(4 N^2 M^2) * 2 * 2 = 1/(N^2 M^2).",
+            lambda F, A: _right(F, A) / 4,
+        ),
+        (
+            "one factor of 2 is missing: the square gives a 2 AND F appears twice in G = F F^T "
+            "(dG = dF F^T + F dF^T, another 2): 1/(4 N^2 M^2) * 2 * 2 = 1/(N^2 M^2).",
+            lambda F, A: _right(F, A) / 2,
+        ),
         ("one factor of 2 too many: 1/(4 N^2 M^2) * 2 * 2 = 1/(N^2 M^2).", lambda F, A: 2 * _right(F, A)),
         ("the normalisation 1/(N^2 M^2) is missing: E_l carries 1/(4 N^2 M^2).", lambda F, A: _right(F, A) / _k(F)),
-        ("the gradient involves the difference G - A, not A alone: dE/dF = 1/(N^2 M^2) (G - A) F.",
-         lambda F, A: _k(F) * _times_X(A, F)),
-        ("the gradient involves the difference G - A, not G alone: dE/dF = 1/(N^2 M^2) (G - A) F.",
-         lambda F, A: _k(F) * _times_X(_gram_np(F), F)),
+        (
+            "the gradient involves the difference G - A, not A alone: dE/dF = 1/(N^2 M^2) (G - A) F.",
+            lambda F, A: _k(F) * _times_X(A, F),
+        ),
+        (
+            "the gradient involves the difference G - A, not G alone: dE/dF = 1/(N^2 M^2) (G - A) F.",
+            lambda F, A: _k(F) * _times_X(_gram_np(F), F),
+        ),
         ("that is -dE/dF (uphill is +): use (G - A), not (A - G).", lambda F, A: -_right(F, A)),
-        ("you computed F^T (G - A), an (M x N) matrix, and reshaped it: the gradient has F's layout, "
-         "(G - A) F is (N x M), then reshape to (B, N, H, W).",
-         lambda F, A: (_k(F) * np.swapaxes(_positions(F), 1, 2) @ (_gram_np(F) - A)).reshape(F.shape)),
-        ("E_l sums over the batch, so each image gets its own gradient: don't divide by B.",
-         lambda F, A: _right(F, A) / len(F)),
+        (
+            "you computed F^T (G - A), an (M x N) matrix, and reshaped it: the gradient has F's layout, "
+            "(G - A) F is (N x M), then reshape to (B, N, H, W).",
+            lambda F, A: (_k(F) * np.swapaxes(_positions(F), 1, 2) @ (_gram_np(F) - A)).reshape(F.shape),
+        ),
+        (
+            "E_l sums over the batch, so each image gets its own gradient: don't divide by B.",
+            lambda F, A: _right(F, A) / len(F),
+        ),
     ],
     describe=lambda F, A: f"F = {_describe(F)}, A = {_describe(A)}  (N = {F.shape[1]}, M = {F.shape[2] * F.shape[3]})",
     output=lambda out, case, where: tensor(
-        out, case, where, tuple(case.args[0].shape), returns="return dE/dF as a tensor of F's shape (B, N, H, W).",
-        shape_hint=lambda shape: _grad_shape_hint(tuple(case.args[0].shape), shape)),
+        out,
+        case,
+        where,
+        tuple(case.args[0].shape),
+        returns="return dE/dF as a tensor of F's shape (B, N, H, W).",
+        shape_hint=lambda shape: _grad_shape_hint(tuple(case.args[0].shape), shape),
+    ),
     default_hint="with F as the (N x M) matrix X: dE/dX = 1/(N^2 M^2) (G - A) X (A symmetric), per image; "
     "reshape to (B, N, H, W). Work it out on a 1 x 2 map by hand first.",
     summary="{n} cases (batches of 1-3, float32/float64) match autograd's dE_l/dF; computed without autograd.",
@@ -208,15 +262,25 @@ def _masked_gram64(f: np.ndarray, m: np.ndarray, norm: str = "m2", down: str = "
     B, C, h, w = f.shape
     mm = np.broadcast_to(m, (B, 1) + m.shape[2:])
     s = mm.shape[2] // h
-    small = _area_down(mm, h, w) if down == "area" else mm[:, :, ::s, ::s] if down == "nearest" else \
-        mm.reshape(B, 1, h, s, w, s).max(axis=(3, 5))
+    small = (
+        _area_down(mm, h, w)
+        if down == "area"
+        else mm[:, :, ::s, ::s]
+        if down == "nearest"
+        else mm.reshape(B, 1, h, s, w, s).max(axis=(3, 5))
+    )
     X = (f * small).reshape(B, C, -1)
     Y = X if both else f.reshape(B, C, -1)
     G = np.einsum("bik,bjk->bij", X, Y)
     k = small.reshape(B, -1)
-    z = {"m2": lambda: (k**2).sum(1), "m": lambda: k.sum(1), "M": lambda: np.full(B, float(h * w)),
-         "none": lambda: np.ones(B), "batch": lambda: np.full(B, (k**2).sum()),
-         "full": lambda: (mm.reshape(B, -1) ** 2).sum(1)}[norm]()  # full: the image-resolution mask's sum of squares
+    z = {
+        "m2": lambda: (k**2).sum(1),
+        "m": lambda: k.sum(1),
+        "M": lambda: np.full(B, float(h * w)),
+        "none": lambda: np.ones(B),
+        "batch": lambda: np.full(B, (k**2).sum()),
+        "full": lambda: (mm.reshape(B, -1) ** 2).sum(1),
+    }[norm]()  # full: the image-resolution mask's sum of squares
     return G / z[:, None, None]
 
 
@@ -239,10 +303,19 @@ def _rectangle() -> Tensor:
 
 def _masked_output(out: Any, case: Case, where: str) -> np.ndarray:
     B, C = case.args[0].shape[:2]
-    return tensor(out, case, where, (B, C, C), returns="return a (B, C, C) tensor.",
-                  shape_hint=lambda shape: "keep the batch: one (C x C) Gram matrix per image." if shape == (C, C) else
-                  "reshape the masked features to (B, C, H*W) and multiply by their transpose: (B, C, C).",
-                  graph=("the Gram matrix", "use torch operations only: the style loss needs gradients through G."))
+    return tensor(
+        out,
+        case,
+        where,
+        (B, C, C),
+        returns="return a (B, C, C) tensor.",
+        shape_hint=lambda shape: (
+            "keep the batch: one (C x C) Gram matrix per image."
+            if shape == (C, C)
+            else "reshape the masked features to (B, C, H*W) and multiply by their transpose: (B, C, C)."
+        ),
+        graph=("the Gram matrix", "use torch operations only: the style loss needs gradients through G."),
+    )
 
 
 MASKED_GRAM = Spec(
@@ -260,33 +333,56 @@ MASKED_GRAM = Spec(
     ],
     reference=_masked_gram64,
     wrong=[
-        ("average the mask over each unit's block (area: torch.nn.functional.adaptive_avg_pool2d), don't pick "
-         "one pixel per block: a unit on the region's edge is only partly inside.",
-         lambda f, m: _masked_gram64(f, m, down="nearest")),
-        ("average the mask over each unit's block, don't take its maximum: a unit on the region's edge is only "
-         "partly inside.", lambda f, m: _masked_gram64(f, m, down="max")),
-        ("mask BOTH factors: G = (F m)(F m)^T; masking one factor weighs each position by m, not m^2.",
-         lambda f, m: _masked_gram64(f, m, both=False, norm="m")),
-        ("mask BOTH factors: G = (F m)(F m)^T; masking one factor weighs each position by m, not m^2.",
-         lambda f, m: _masked_gram64(f, m, both=False)),
-        ("normalise by sum m^2 (the weights the positions got), not sum m: then constant features F = 1 give "
-         "G = 1 for every mask.", lambda f, m: _masked_gram64(f, m, norm="m")),
-        ("normalise by the region's weight sum m^2, not by the whole map's size M = H*W: a small region must "
-         "not give a small Gram matrix.", lambda f, m: _masked_gram64(f, m, norm="M")),
-        ("normalise: divide by sum m^2 (per image), so that the result does not depend on the region's size.",
-         lambda f, m: _masked_gram64(f, m, norm="none")),
-        ("normalise each image by its own sum m^2 (sum over positions only, not over the batch).",
-         lambda f, m: _masked_gram64(f, m, norm="batch")),
-        ("take sum m^2 of the mask at the LAYER's size (after downsampling), not at the image's size.",
-         lambda f, m: _masked_gram64(f, m, norm="full")),
+        (
+            "average the mask over each unit's block (area: torch.nn.functional.adaptive_avg_pool2d), don't pick "
+            "one pixel per block: a unit on the region's edge is only partly inside.",
+            lambda f, m: _masked_gram64(f, m, down="nearest"),
+        ),
+        (
+            "average the mask over each unit's block, don't take its maximum: a unit on the region's edge is only "
+            "partly inside.",
+            lambda f, m: _masked_gram64(f, m, down="max"),
+        ),
+        (
+            "mask BOTH factors: G = (F m)(F m)^T; masking one factor weighs each position by m, not m^2.",
+            lambda f, m: _masked_gram64(f, m, both=False, norm="m"),
+        ),
+        (
+            "mask BOTH factors: G = (F m)(F m)^T; masking one factor weighs each position by m, not m^2.",
+            lambda f, m: _masked_gram64(f, m, both=False),
+        ),
+        (
+            "normalise by sum m^2 (the weights the positions got), not sum m: then constant features F = 1 give "
+            "G = 1 for every mask.",
+            lambda f, m: _masked_gram64(f, m, norm="m"),
+        ),
+        (
+            "normalise by the region's weight sum m^2, not by the whole map's size M = H*W: a small region must "
+            "not give a small Gram matrix.",
+            lambda f, m: _masked_gram64(f, m, norm="M"),
+        ),
+        (
+            "normalise: divide by sum m^2 (per image), so that the result does not depend on the region's size.",
+            lambda f, m: _masked_gram64(f, m, norm="none"),
+        ),
+        (
+            "normalise each image by its own sum m^2 (sum over positions only, not over the batch).",
+            lambda f, m: _masked_gram64(f, m, norm="batch"),
+        ),
+        (
+            "take sum m^2 of the mask at the LAYER's size (after downsampling), not at the image's size.",
+            lambda f, m: _masked_gram64(f, m, norm="full"),
+        ),
     ],
     describe=lambda F, mask: f"F = {_describe(F)}, mask = {_describe(mask)}",
     output=_masked_output,
     default_hint="m = the mask averaged down to F's (H, W); G = (F m)(F m)^T / sum m^2, per image.",
     summary="{n} cases (binary and soft masks, one mask per batch or per image, 1-2 poolings, float32/float64) "
     "match (F m)(F m)^T / sum m^2 with the mask area-averaged to the layer.",
-    error_hints={"must match the size of tensor": "the mask has the IMAGE's size: downsample it to the layer's "
-                 "map first, e.g. torch.nn.functional.adaptive_avg_pool2d(mask, F.shape[-2:])."},
+    error_hints={
+        "must match the size of tensor": "the mask has the IMAGE's size: downsample it to the layer's "
+        "map first, e.g. torch.nn.functional.adaptive_avg_pool2d(mask, F.shape[-2:])."
+    },
     doc="""Check ``masked_gram_matrix(F, mask)``: the normalised Gram matrix of a region (Gatys et al. 2017).
 
     F: (B, C, h, w) features of one layer; mask: (1 or B, 1, H, W) weights in [0, 1] at the image's

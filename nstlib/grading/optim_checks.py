@@ -47,8 +47,9 @@ def _step_cases() -> list[_StepCase]:
     w = _cpu_rand((1, 3, 5, 6), 23, torch.float32, 0.5, 1.5)
     grad = _np(w) * (_np(x) - _np(t))
     x, t, w = _on_device(x), _on_device(t), _on_device(w)
-    cases.append(_StepCase(x, lambda y, w=w, t=t: 0.5 * (w * (y - t) ** 2).sum(), 0.1, grad, [],
-                           "L(x) = 1/2 sum w (x - t)^2"))
+    cases.append(
+        _StepCase(x, lambda y, w=w, t=t: 0.5 * (w * (y - t) ** 2).sum(), 0.1, grad, [], "L(x) = 1/2 sum w (x - t)^2")
+    )
     # 2. a non-linear loss in float64: L = sum t sin(3x), dL/dx = 3 t cos(3x)
     x = _cpu_rand((1, 3, 4, 7), 24, torch.float64, 0.3, 0.7)
     t = _cpu_rand((1, 3, 4, 7), 25, torch.float64, -1.0, 1.0)
@@ -66,43 +67,77 @@ def _step_cases() -> list[_StepCase]:
     y = TF.conv2d(x.double(), W64, b64, padding=1)  # (1, 4, 8, 8)
     grad = TF.conv_transpose2d(y, W64, padding=1).numpy()  # (1, 3, 8, 8)
     x, conv = _on_device(x), conv.to(device())
-    cases.append(_StepCase(x, lambda z, conv=conv: 0.5 * conv(z).pow(2).sum(), 0.2, grad, list(conv.parameters()),
-                           "L(x) = 1/2 sum conv(x)^2, conv = Conv2d(3, 4, 3) with learnable weights"))
+    cases.append(
+        _StepCase(
+            x,
+            lambda z, conv=conv: 0.5 * conv(z).pow(2).sum(),
+            0.2,
+            grad,
+            list(conv.parameters()),
+            "L(x) = 1/2 sum conv(x)^2, conv = Conv2d(3, 4, 3) with learnable weights",
+        )
+    )
     return cases
 
 
 def _step_case(case: _StepCase) -> Case:
-    return Case(args=(case.image, case.loss_fn, case.lr), np=(_np(case.image), case.gradient, case.lr),
-                inputs=f"image = {_describe(case.image)}, loss_fn: {case.description}, lr = {case.lr}",
-                data={"before": case.image.clone(), "params": case.params,
-                      "params_before": [p.detach().clone() for p in case.params]})
+    return Case(
+        args=(case.image, case.loss_fn, case.lr),
+        np=(_np(case.image), case.gradient, case.lr),
+        inputs=f"image = {_describe(case.image)}, loss_fn: {case.description}, lr = {case.lr}",
+        data={
+            "before": case.image.clone(),
+            "params": case.params,
+            "params_before": [p.detach().clone() for p in case.params],
+        },
+    )
 
 
 def _step_output(out: Any, case: Case, where: str) -> np.ndarray:
     image, inputs = case.args[0], case.inputs
     if not isinstance(out, Tensor):
-        raise _Failure(f"expected a tensor ({where})", inputs=inputs, got=_describe(out),
-                       hint=returned(out, "return the updated image."))
+        raise _Failure(
+            f"expected a tensor ({where})",
+            inputs=inputs,
+            got=_describe(out),
+            hint=returned(out, "return the updated image."),
+        )
     if out is image or not torch.equal(image.detach(), case.data["before"]):
-        raise _Failure(f"the input image was changed in place ({where})", inputs=inputs,
-                       hint="return a NEW tensor (x.detach() - lr * grad); don't update `image` in place.")
+        raise _Failure(
+            f"the input image was changed in place ({where})",
+            inputs=inputs,
+            hint="return a NEW tensor (x.detach() - lr * grad); don't update `image` in place.",
+        )
     if image.requires_grad:
-        raise _Failure(f"your function switched on requires_grad of the caller's image ({where})",
-                       inputs=inputs, hint="work on a copy: x = image.clone().requires_grad_(True).")
+        raise _Failure(
+            f"your function switched on requires_grad of the caller's image ({where})",
+            inputs=inputs,
+            hint="work on a copy: x = image.clone().requires_grad_(True).",
+        )
     for p, p0 in zip(case.data["params"], case.data["params_before"]):
         if not torch.equal(p.detach(), p0):
-            raise _Failure(f"the network's weights changed ({where})", inputs=inputs,
-                           hint="style transfer optimises the INPUT: the network stays fixed. "
-                           "Update only the image (no optimiser over the model's parameters).")
+            raise _Failure(
+                f"the network's weights changed ({where})",
+                inputs=inputs,
+                hint="style transfer optimises the INPUT: the network stays fixed. "
+                "Update only the image (no optimiser over the model's parameters).",
+            )
     if out.requires_grad:
-        raise _Failure(f"the returned image still requires grad ({where})", inputs=inputs,
-                       expected="a detached tensor", got=_describe(out),
-                       hint="return a detached tensor: x.detach() - lr * grad, or do the update "
-                       "inside `with torch.no_grad():`.")
+        raise _Failure(
+            f"the returned image still requires grad ({where})",
+            inputs=inputs,
+            expected="a detached tensor",
+            got=_describe(out),
+            hint="return a detached tensor: x.detach() - lr * grad, or do the update inside `with torch.no_grad():`.",
+        )
     if tuple(out.shape) != tuple(image.shape) or out.dtype != image.dtype:
-        raise _Failure(f"wrong shape or dtype ({where})", inputs=inputs,
-                       expected=f"{str(image.dtype).replace('torch.', '')} tensor of shape {tuple(image.shape)}",
-                       got=_describe(out), hint="return the updated image itself, same shape and dtype.")
+        raise _Failure(
+            f"wrong shape or dtype ({where})",
+            inputs=inputs,
+            expected=f"{str(image.dtype).replace('torch.', '')} tensor of shape {tuple(image.shape)}",
+            got=_describe(out),
+            hint="return the updated image itself, same shape and dtype.",
+        )
     return _np(out)
 
 
@@ -118,15 +153,20 @@ INPUT_GRADIENT_STEP = Spec(
         ("scale the gradient by the learning rate: x - lr * dL/dx.", lambda x, g, lr: x - g),
         ("return the new image x - lr * dL/dx, not the step.", lambda x, g, lr: -lr * g),
         ("return the new image x - lr * dL/dx, not the gradient.", lambda x, g, lr: g),
-        ("the image did not move: is the gradient reaching the image? Call loss_fn on a copy that "
-         "requires grad and differentiate with respect to that copy.", lambda x, g, lr: x),
+        (
+            "the image did not move: is the gradient reaching the image? Call loss_fn on a copy that "
+            "requires grad and differentiate with respect to that copy.",
+            lambda x, g, lr: x,
+        ),
     ],
     output=_step_output,
     default_hint="x_new = x - lr * dL/dx; get dL/dx with loss.backward() (x.grad) or torch.autograd.grad(loss, x).",
     summary="{n} losses (quadratic, sin, a small conv net) give x - lr * dL/dx; input and weights untouched, "
     "result detached.",
-    error_hints={"does not require grad": "make a copy of the image that requires grad, "
-                 "x = image.clone().requires_grad_(True), and differentiate the loss with respect to it."},
+    error_hints={
+        "does not require grad": "make a copy of the image that requires grad, "
+        "x = image.clone().requires_grad_(True), and differentiate the loss with respect to it."
+    },
     noun="updated image",
     show=_values,
     expected_text=lambda expected: f"x - lr * dL/dx: {_values(expected)}",
@@ -163,7 +203,9 @@ class _RecordingObjective:
     def _check_grad(self, x: Tensor) -> None:
         k = len(self.images) - 1
         expected = 2 * self.w * (self.images[k] - self.t)
-        if x.grad is not None and not torch.allclose(x.grad, expected, rtol=1e-4, atol=1e-6 * float(expected.abs().max() + 1)):
+        if x.grad is not None and not torch.allclose(
+            x.grad, expected, rtol=1e-4, atol=1e-6 * float(expected.abs().max() + 1)
+        ):
             self.accumulated = True
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -182,31 +224,47 @@ class _RecordingObjective:
 
 def _lbfgs_cases() -> list[Case]:
     cases = []
-    for index, (shape, dtype, steps) in enumerate((((1, 3, 6, 7), torch.float32, 12), ((1, 3, 5, 5), torch.float64, 7),
-                                                   ((1, 3, 4, 4), torch.float32, 30))):
+    for index, (shape, dtype, steps) in enumerate(
+        (((1, 3, 6, 7), torch.float32, 12), ((1, 3, 5, 5), torch.float64, 7), ((1, 3, 4, 4), torch.float32, 30))
+    ):
         x0 = _on_device(_cpu_rand(shape, 800 + index, torch.float64, 0.2, 0.8), dtype)
         t = _on_device(_cpu_rand(shape, 810 + index, torch.float64, -0.6, 1.6), dtype)
         w = _on_device(_cpu_rand(shape, 820 + index, torch.float64, 0.5, 1.5), dtype)
         obj = _RecordingObjective(t, w, steps)
-        cases.append(Case(
-            args=(obj, x0, steps), np=(obj,), data={"objective": obj, "x0": x0.clone(), "steps": steps},
-            inputs=(f"objective(x) = sum w (x - t)^2 + c_k (t partly outside [0, 1]; c_k large for the last 3 of "
-                    f"{steps} evaluations), x0 = {_describe(x0)}, steps = {steps}")))
+        cases.append(
+            Case(
+                args=(obj, x0, steps),
+                np=(obj,),
+                data={"objective": obj, "x0": x0.clone(), "steps": steps},
+                inputs=(
+                    f"objective(x) = sum w (x - t)^2 + c_k (t partly outside [0, 1]; c_k large for the last 3 of "
+                    f"{steps} evaluations), x0 = {_describe(x0)}, steps = {steps}"
+                ),
+            )
+        )
     return cases
 
 
 def _evaluations_hint(n: int, steps: int) -> str:
     if n == 0:
-        return ("your function never called objective: the closure must call objective(x), then loss.backward(), "
-                "and return the loss; opt.step(closure) calls it.")
-    hint = (f"the objective was evaluated {n} times for steps = {steps}: count the evaluations in your closure "
-            "and give L-BFGS exactly that budget (max_iter and max_eval), or run one evaluation per opt.step "
-            "(max_iter=1).")
+        return (
+            "your function never called objective: the closure must call objective(x), then loss.backward(), "
+            "and return the loss; opt.step(closure) calls it."
+        )
+    hint = (
+        f"the objective was evaluated {n} times for steps = {steps}: count the evaluations in your closure "
+        "and give L-BFGS exactly that budget (max_iter and max_eval), or run one evaluation per opt.step "
+        "(max_iter=1)."
+    )
     if n > steps:
-        return hint + (" Each opt.step(closure) runs up to max_iter iterations (default 20, max_eval 25 evaluations), "
-                       "so calling it `steps` times evaluates far too often.")
-    return hint + (" One opt.step(closure) with the defaults stops after max_iter=20 iterations (or earlier, when "
-                   "the loss stops changing): loop until the budget is used.")
+        return hint + (
+            " Each opt.step(closure) runs up to max_iter iterations (default 20, max_eval 25 evaluations), "
+            "so calling it `steps` times evaluates far too often."
+        )
+    return hint + (
+        " One opt.step(closure) with the defaults stops after max_iter=20 iterations (or earlier, when "
+        "the loss stops changing): loop until the budget is used."
+    )
 
 
 def _not_best_hint(got: np.ndarray, obj: _RecordingObjective, x0: Tensor) -> str:
@@ -214,22 +272,30 @@ def _not_best_hint(got: np.ndarray, obj: _RecordingObjective, x0: Tensor) -> str
     n, best = len(obj.images), int(np.argmin(obj.losses))
     same = lambda a: np.allclose(got, a, rtol=0, atol=1e-6)
     if same(_np(obj.images[-1])):
-        return (f"that is the LAST evaluated image (evaluation {n - 1}, loss {obj.losses[-1]:.4g}); return the "
-                f"best one (evaluation {best}, loss {obj.losses[best]:.4g}): L-BFGS does not decrease the loss "
-                "at every evaluation. Keep best = x.detach().clone() whenever the loss is the lowest so far.")
+        return (
+            f"that is the LAST evaluated image (evaluation {n - 1}, loss {obj.losses[-1]:.4g}); return the "
+            f"best one (evaluation {best}, loss {obj.losses[best]:.4g}): L-BFGS does not decrease the loss "
+            "at every evaluation. Keep best = x.detach().clone() whenever the loss is the lowest so far."
+        )
     if same(_np(x0)):
         return "that is x0: the image did not move. Return the optimised copy's best state."
     if any(same(_np(leaf)) for leaf in obj.leaves):
-        return ("that is x after the loop: L-BFGS moves x after its last evaluation, so its loss was never "
-                "computed. Keep a COPY of the image with the lowest loss inside the closure "
-                "(best = x.detach().clone(); storing x itself keeps a reference that changes in place).")
+        return (
+            "that is x after the loop: L-BFGS moves x after its last evaluation, so its loss was never "
+            "computed. Keep a COPY of the image with the lowest loss inside the closure "
+            "(best = x.detach().clone(); storing x itself keeps a reference that changes in place)."
+        )
     k = next((i for i, im in enumerate(obj.images) if same(_np(im))), None)
     if k is not None:
-        return (f"that is the image of evaluation {k} (loss {obj.losses[k]:.4g}), not the one with the lowest "
-                f"loss (evaluation {best}, loss {obj.losses[best]:.4g}): compare each new loss with the best so "
-                "far and keep that image.")
-    return ("the image you return was never evaluated: keep a copy of x inside the closure, at the moment "
-            "its loss is computed, when that loss is the lowest so far.")
+        return (
+            f"that is the image of evaluation {k} (loss {obj.losses[k]:.4g}), not the one with the lowest "
+            f"loss (evaluation {best}, loss {obj.losses[best]:.4g}): compare each new loss with the best so "
+            "far and keep that image."
+        )
+    return (
+        "the image you return was never evaluated: keep a copy of x inside the closure, at the moment "
+        "its loss is computed, when that loss is the lowest so far."
+    )
 
 
 def _lbfgs_output(out: Any, case: Case, where: str) -> np.ndarray:
@@ -237,43 +303,77 @@ def _lbfgs_output(out: Any, case: Case, where: str) -> np.ndarray:
     x0, steps = case.data["x0"], case.data["steps"]
     x_arg, n, inputs = case.args[1], len(obj.images), case.inputs
     if not torch.equal(x_arg.detach(), x0) or x_arg.requires_grad:
-        raise _Failure(f"x0 was changed ({where})", inputs=inputs,
-                       hint="optimise a copy: x = x0.detach().clone().requires_grad_(True). x0 is the caller's image "
-                       "(in the notebook: the content image), and the optimiser updates its parameter in place.")
+        raise _Failure(
+            f"x0 was changed ({where})",
+            inputs=inputs,
+            hint="optimise a copy: x = x0.detach().clone().requires_grad_(True). x0 is the caller's image "
+            "(in the notebook: the content image), and the optimiser updates its parameter in place.",
+        )
     if n != steps:
-        raise _Failure(f"wrong number of evaluations ({where})", inputs=inputs, expected=f"{steps} calls of objective",
-                       got=f"{n} calls", hint=_evaluations_hint(n, steps))
+        raise _Failure(
+            f"wrong number of evaluations ({where})",
+            inputs=inputs,
+            expected=f"{steps} calls of objective",
+            got=f"{n} calls",
+            hint=_evaluations_hint(n, steps),
+        )
     lows, highs = [float(im.min()) for im in obj.images], [float(im.max()) for im in obj.images]
     if min(lows) < -1e-6 or max(highs) > 1 + 1e-6:
         k = next(i for i, (lo, hi) in enumerate(zip(lows, highs)) if lo < -1e-6 or hi > 1 + 1e-6)
-        raise _Failure(f"the objective saw pixels outside [0, 1] ({where})", inputs=inputs,
-                       got=f"evaluation {k}: values in [{lows[k]:.3g}, {highs[k]:.3g}]",
-                       hint="clamp the image to [0, 1] in place at the start of each evaluation, before the objective "
-                       "sees it: with torch.no_grad(): x.clamp_(0, 1).")
+        raise _Failure(
+            f"the objective saw pixels outside [0, 1] ({where})",
+            inputs=inputs,
+            got=f"evaluation {k}: values in [{lows[k]:.3g}, {highs[k]:.3g}]",
+            hint="clamp the image to [0, 1] in place at the start of each evaluation, before the objective "
+            "sees it: with torch.no_grad(): x.clamp_(0, 1).",
+        )
     if obj.accumulated:
-        raise _Failure(f"gradients accumulate across evaluations ({where})", inputs=inputs,
-                       hint="zero the gradient in the closure before each backward (opt.zero_grad()): .backward() "
-                       "ADDS to x.grad, so L-BFGS gets the sum of all gradients so far.")
+        raise _Failure(
+            f"gradients accumulate across evaluations ({where})",
+            inputs=inputs,
+            hint="zero the gradient in the closure before each backward (opt.zero_grad()): .backward() "
+            "ADDS to x.grad, so L-BFGS gets the sum of all gradients so far.",
+        )
     if not isinstance(out, Tensor):
-        raise _Failure(f"expected the image as a tensor ({where})", inputs=inputs, got=_describe(out),
-                       hint=returned(out, "return the best image, a (1, 3, H, W) tensor."))
+        raise _Failure(
+            f"expected the image as a tensor ({where})",
+            inputs=inputs,
+            got=_describe(out),
+            hint=returned(out, "return the best image, a (1, 3, H, W) tensor."),
+        )
     if out.requires_grad:
-        raise _Failure(f"the returned image still requires grad ({where})", inputs=inputs, got=_describe(out),
-                       hint="return a detached copy: best.detach().clone().")
+        raise _Failure(
+            f"the returned image still requires grad ({where})",
+            inputs=inputs,
+            got=_describe(out),
+            hint="return a detached copy: best.detach().clone().",
+        )
     if tuple(out.shape) != tuple(x0.shape):
-        raise _Failure(f"wrong shape ({where})", inputs=inputs, expected=f"shape {tuple(x0.shape)}",
-                       got=_describe(out), hint="return the image, shaped like x0.")
+        raise _Failure(
+            f"wrong shape ({where})",
+            inputs=inputs,
+            expected=f"shape {tuple(x0.shape)}",
+            got=_describe(out),
+            hint="return the image, shaped like x0.",
+        )
     got = _np(out)
     best = int(np.argmin(obj.losses))
     if not np.allclose(got, _np(obj.images[best]), rtol=0, atol=1e-6):
-        raise _Failure(f"not the best image ({where})", inputs=inputs,
-                       expected=f"the image of evaluation {best} (loss {obj.losses[best]:.4g})",
-                       got=f"values {_values(got)}", hint=_not_best_hint(got, obj, x0))
+        raise _Failure(
+            f"not the best image ({where})",
+            inputs=inputs,
+            expected=f"the image of evaluation {best} (loss {obj.losses[best]:.4g})",
+            got=f"values {_values(got)}",
+            hint=_not_best_hint(got, obj, x0),
+        )
     if min(obj.true_losses) > 0.7 * obj.true_losses[0]:
-        raise _Failure(f"the loss hardly went down ({where})", inputs=inputs,
-                       got=f"loss {obj.true_losses[0]:.4g} at the start, best {min(obj.true_losses):.4g}",
-                       hint="does the optimiser update the image you evaluate? Pass [x] to torch.optim.LBFGS and "
-                       "call opt.step(closure); the closure must call loss.backward() and return the loss.")
+        raise _Failure(
+            f"the loss hardly went down ({where})",
+            inputs=inputs,
+            got=f"loss {obj.true_losses[0]:.4g} at the start, best {min(obj.true_losses):.4g}",
+            hint="does the optimiser update the image you evaluate? Pass [x] to torch.optim.LBFGS and "
+            "call opt.step(closure); the closure must call loss.backward() and return the loss.",
+        )
     return got
 
 

@@ -31,7 +31,6 @@ def weights_banner(encoder):
         return None
     colour, border = ("#fdecea", "#d93025") if getattr(encoder, "is_random", False) else ("#e6f4ea", "#188038")
     html = (
-        f'<div style="background:{colour};border-left:6px solid {border};padding:8px 12px;'
-        f'font-weight:500">{text}</div>'
+        f'<div style="background:{colour};border-left:6px solid {border};padding:8px 12px;font-weight:500">{text}</div>'
     )
     return w.HTML(html)

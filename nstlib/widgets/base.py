@@ -177,7 +177,9 @@ class LiveView:
         start = self.clock()
         if start < self._next:
             return
-        self.status.value = f"Running: evaluation {step + 1} / {self.steps}, total loss {terms.get('total', math.nan):.4g}"
+        self.status.value = (
+            f"Running: evaluation {step + 1} / {self.steps}, total loss {terms.get('total', math.nan):.4g}"
+        )
         self.draw(image)
         cost = self.clock() - start
         self._next = start + max(self.min_interval, cost / self.max_draw_share)
@@ -224,11 +226,20 @@ class RunPanel(widgets.VBox):
         label_style: the ``style`` of the steps slider (e.g. a wider description).
     """
 
-    def __init__(self, *, encoder: VGG19Features | None, steps: int | None, min_interval: float,
-                 max_draw_share: float = 0.25, preview_width: int = 256, plot_width: int = 400,
-                 steps_range: tuple[int, int, int] = (5, 500, 5), ready: str = "Ready: press Run.",
-                 run_tooltip: str = "optimise the image's pixels with these settings",
-                 label_style: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        encoder: VGG19Features | None,
+        steps: int | None,
+        min_interval: float,
+        max_draw_share: float = 0.25,
+        preview_width: int = 256,
+        plot_width: int = 400,
+        steps_range: tuple[int, int, int] = (5, 500, 5),
+        ready: str = "Ready: press Run.",
+        run_tooltip: str = "optimise the image's pixels with these settings",
+        label_style: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.encoder = encoder if encoder is not None else get_encoder()
         self.min_interval = min_interval
@@ -241,8 +252,13 @@ class RunPanel(widgets.VBox):
         self.weighted_checkbox: widgets.Checkbox | None = None
         lo, hi, step = steps_range
         self.steps_slider = widgets.IntSlider(
-            value=steps if steps is not None else pick(100, 10), min=lo, max=hi, step=step, description="steps",
-            continuous_update=False, style=dict(label_style or {}),
+            value=steps if steps is not None else pick(100, 10),
+            min=lo,
+            max=hi,
+            step=step,
+            description="steps",
+            continuous_update=False,
+            style=dict(label_style or {}),
             tooltip="loss evaluations (each one a forward and backward pass through VGG-19)",
         )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play", tooltip=run_tooltip)
@@ -286,9 +302,15 @@ class RunPanel(widgets.VBox):
         self.status.value = f"Running: {what or 'preparing targets'} ..."
         try:
             weighted = self.weighted_checkbox is not None and bool(self.weighted_checkbox.value)
-            self.view = LiveView(self.preview, self.loss_plot, self.status, steps=int(self.steps_slider.value),
-                                 min_interval=self.min_interval, max_draw_share=self.max_draw_share,
-                                 weighted=weighted)
+            self.view = LiveView(
+                self.preview,
+                self.loss_plot,
+                self.status,
+                steps=int(self.steps_slider.value),
+                min_interval=self.min_interval,
+                max_draw_share=self.max_draw_share,
+                weighted=weighted,
+            )
             result = self._optimise(self.view)
         except KeyboardInterrupt:  # before the optimisation started (synthesize handles it during)
             self.status.value = "Interrupted before the optimisation started; press Run again."
@@ -309,4 +331,3 @@ class RunPanel(widgets.VBox):
         else:
             self.status.value = f"{done}: {result.message}"
         return result
-

@@ -30,8 +30,12 @@ class BlendWidget(w.VBox):
         self.image = w.Image(format="png")
         self.last_result = None
         self.run_button.on_click(lambda _: self.run())
-        for widget, cls in ((self.mix, "nstlib-blend-mix"), (self.run_button, "nstlib-run"),
-                            (self.image, "nstlib-preview"), (self.status, "nstlib-status")):
+        for widget, cls in (
+            (self.mix, "nstlib-blend-mix"),
+            (self.run_button, "nstlib-run"),
+            (self.image, "nstlib-preview"),
+            (self.status, "nstlib-status"),
+        ):
             widget.add_class(cls)
         super().__init__([w.HBox([self.mix, self.run_button]), self.status, self.image])
 
@@ -39,7 +43,9 @@ class BlendWidget(w.VBox):
         """Run one transfer at the slider's mix and show it; returns the result."""
         self.status.value = f"Running (mix {self.mix.value:.2f}) ..."
         try:
-            result = self._transfer(self.content, self.styles, style_blend=[1.0 - self.mix.value, self.mix.value], **self.kwargs)
+            result = self._transfer(
+                self.content, self.styles, style_blend=[1.0 - self.mix.value, self.mix.value], **self.kwargs
+            )
         except Exception as err:  # shown in the widget, not lost in a log
             self.status.value = f"Error: {err}"
             raise

@@ -67,8 +67,14 @@ CONTENT_LAYER_CHOICES: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_2", "relu
 
 def _weight_slider(layer: str, value: float) -> widgets.FloatSlider:
     slider = widgets.FloatSlider(
-        value=value, min=0.0, max=1.0, step=0.05, description=layer, readout_format=".2f",
-        continuous_update=False, style={"description_width": "70px"},
+        value=value,
+        min=0.0,
+        max=1.0,
+        step=0.05,
+        description=layer,
+        readout_format=".2f",
+        continuous_update=False,
+        style={"description_width": "70px"},
         tooltip=f"w_l of {layer}: its weight in the sum of layer losses",
     )
     slider.add_class(LAYER_WEIGHT_CLASS)
@@ -103,28 +109,56 @@ class _SynthesisPanel(RunPanel):
     (the keyword arguments of :func:`nstlib.synthesize` read from the widgets).
     """
 
-    def __init__(self, *, encoder: VGG19Features | None, steps: int | None, optimizer: str,
-                 min_interval: float, max_draw_share: float, preview_width: int) -> None:
-        super().__init__(encoder=encoder, steps=steps, min_interval=min_interval, max_draw_share=max_draw_share,
-                         preview_width=preview_width, ready="Ready: set the sliders and press Run.",
-                         label_style=_LABEL)
-        self.optimizer_dropdown = widgets.Dropdown(options=["lbfgs", "adam"], value=optimizer, description="optimiser",
-                                                   style=_LABEL)
+    def __init__(
+        self,
+        *,
+        encoder: VGG19Features | None,
+        steps: int | None,
+        optimizer: str,
+        min_interval: float,
+        max_draw_share: float,
+        preview_width: int,
+    ) -> None:
+        super().__init__(
+            encoder=encoder,
+            steps=steps,
+            min_interval=min_interval,
+            max_draw_share=max_draw_share,
+            preview_width=preview_width,
+            ready="Ready: set the sliders and press Run.",
+            label_style=_LABEL,
+        )
+        self.optimizer_dropdown = widgets.Dropdown(
+            options=["lbfgs", "adam"], value=optimizer, description="optimiser", style=_LABEL
+        )
         self.weighted_checkbox = widgets.Checkbox(
-            value=False, description="plot weighted terms", indent=False,
+            value=False,
+            description="plot weighted terms",
+            indent=False,
             tooltip="plot each term times its weight (its share of the total) instead of the raw loss",
         )
 
-    def _assemble(self, inputs: list[widgets.Widget], sliders: list[widgets.Widget],
-                  controls: list[widgets.Widget], out_hw: tuple[int, int]) -> None:
+    def _assemble(
+        self,
+        inputs: list[widgets.Widget],
+        sliders: list[widgets.Widget],
+        controls: list[widgets.Widget],
+        out_hw: tuple[int, int],
+    ) -> None:
         # Until the first run the preview is a plain grey placeholder of the output's size.
         self.preview.value = image_png(torch.full((1, 3, *out_hw), 0.85))
         common = [self.optimizer_dropdown, self.steps_slider, self.weighted_checkbox]
         self.children = [
-            widgets.HBox([widgets.VBox(inputs), widgets.VBox([widgets.Label("result (live; grey until Run)"), self.preview]),
-                          self.loss_plot]),
-            widgets.HBox([widgets.VBox([widgets.Label("layer weights w_l"), *sliders]),
-                          widgets.VBox([*controls, *common])]),
+            widgets.HBox(
+                [
+                    widgets.VBox(inputs),
+                    widgets.VBox([widgets.Label("result (live; grey until Run)"), self.preview]),
+                    self.loss_plot,
+                ]
+            ),
+            widgets.HBox(
+                [widgets.VBox([widgets.Label("layer weights w_l"), *sliders]), widgets.VBox([*controls, *common])]
+            ),
             widgets.HBox([self.run_button, self.status]),
         ]
 
@@ -134,8 +168,9 @@ class _SynthesisPanel(RunPanel):
 
     def _optimise(self, view: LiveView) -> SynthesisResult:
         # on_start hands the final term weights (after balance / balance_layers) to the live plot
-        return synthesize(self.encoder, progress=False, callback=view.callback, on_start=view.set_term_weights,
-                          **self.settings())
+        return synthesize(
+            self.encoder, progress=False, callback=view.callback, on_start=view.set_term_weights, **self.settings()
+        )
 
 
 class TransferPanel(_SynthesisPanel):
@@ -192,8 +227,14 @@ class TransferPanel(_SynthesisPanel):
         max_draw_share: float = 0.25,
         preview_width: int = 256,
     ) -> None:
-        super().__init__(encoder=encoder, steps=steps, optimizer=optimizer, min_interval=min_interval,
-                         max_draw_share=max_draw_share, preview_width=preview_width)
+        super().__init__(
+            encoder=encoder,
+            steps=steps,
+            optimizer=optimizer,
+            min_interval=min_interval,
+            max_draw_share=max_draw_share,
+            preview_width=preview_width,
+        )
         if content_layer not in CONTENT_LAYER_CHOICES:
             raise ValueError(f"content_layer must be one of {CONTENT_LAYER_CHOICES}, got {content_layer!r}")
         if ratio is not None and not ratio > 0:
@@ -216,20 +257,45 @@ class TransferPanel(_SynthesisPanel):
 
         self.layer_sliders = {layer: _weight_slider(layer, w) for layer, w in initial.items()}
         #: the explicit alpha/beta slider (None in strength mode)
-        self.ratio_slider = None if ratio is None else widgets.FloatLogSlider(
-            value=ratio, base=10, min=-10, max=0, step=0.25, description="α/β", readout_format=".1e", style=_LABEL,
-            continuous_update=False, tooltip="alpha / beta: content weight over style weight (alpha = 1)",
+        self.ratio_slider = (
+            None
+            if ratio is None
+            else widgets.FloatLogSlider(
+                value=ratio,
+                base=10,
+                min=-10,
+                max=0,
+                step=0.25,
+                description="α/β",
+                readout_format=".1e",
+                style=_LABEL,
+                continuous_update=False,
+                tooltip="alpha / beta: content weight over style weight (alpha = 1)",
+            )
         )
         #: the style strength slider (None when alpha/beta is explicit)
-        self.strength_slider = None if ratio is not None else widgets.FloatLogSlider(
-            value=strength, base=10, min=-1, max=2, step=0.1, description="style strength", readout_format=".3g",
-            style=_LABEL, continuous_update=False,
-            tooltip="how hard the style pulls on the image compared with the content (1 = equally hard)",
+        self.strength_slider = (
+            None
+            if ratio is not None
+            else widgets.FloatLogSlider(
+                value=strength,
+                base=10,
+                min=-1,
+                max=2,
+                step=0.1,
+                description="style strength",
+                readout_format=".3g",
+                style=_LABEL,
+                continuous_update=False,
+                tooltip="how hard the style pulls on the image compared with the content (1 = equally hard)",
+            )
         )
-        self.content_dropdown = widgets.Dropdown(options=list(CONTENT_LAYER_CHOICES), value=content_layer,
-                                                 description="content layer", style=_LABEL)
-        self.init_dropdown = widgets.Dropdown(options=["content", "noise"], value=init, description="start from",
-                                              style=_LABEL)
+        self.content_dropdown = widgets.Dropdown(
+            options=list(CONTENT_LAYER_CHOICES), value=content_layer, description="content layer", style=_LABEL
+        )
+        self.init_dropdown = widgets.Dropdown(
+            options=["content", "noise"], value=init, description="start from", style=_LABEL
+        )
         self._assemble(
             inputs=[_thumbnail(self.content_image, "content", 128), _thumbnail(self.style_image, "style", 128)],
             sliders=list(self.layer_sliders.values()),
@@ -265,12 +331,19 @@ class TransferPanel(_SynthesisPanel):
         else:
             beta = {"style_weight": self.beta}
         return dict(
-            content_targets=self._content_target(layer), style_targets=self._style_targets,
-            content_layers={layer: 1.0}, style_layers=weights,
-            content_weight=self.alpha, tv_weight=self.tv_weight, layer_balance=self.layer_balance,
+            content_targets=self._content_target(layer),
+            style_targets=self._style_targets,
+            content_layers={layer: 1.0},
+            style_layers=weights,
+            content_weight=self.alpha,
+            tv_weight=self.tv_weight,
+            layer_balance=self.layer_balance,
             **beta,
-            init=self.init_dropdown.value, content_image=self.content_image,
-            optimizer=self.optimizer_dropdown.value, steps=int(self.steps_slider.value), seed=self.seed,
+            init=self.init_dropdown.value,
+            content_image=self.content_image,
+            optimizer=self.optimizer_dropdown.value,
+            steps=int(self.steps_slider.value),
+            seed=self.seed,
             line_search=DEFAULTS.line_search if self.optimizer_dropdown.value == "lbfgs" else None,
         )
 
@@ -308,18 +381,25 @@ class TexturePanel(_SynthesisPanel):
         max_draw_share: float = 0.25,
         preview_width: int = 256,
     ) -> None:
-        super().__init__(encoder=encoder, steps=steps, optimizer=optimizer, min_interval=min_interval,
-                         max_draw_share=max_draw_share, preview_width=preview_width)
+        super().__init__(
+            encoder=encoder,
+            steps=steps,
+            optimizer=optimizer,
+            min_interval=min_interval,
+            max_draw_share=max_draw_share,
+            preview_width=preview_width,
+        )
         size = size if size is not None else pick(128, 48)
         self.out_hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
         enc = self.encoder
         self.source_image = load_image(source, size=source_size or max(self.out_hw))
         initial = _initial_weights(layers)
         enc.check_layers(list(initial))
-        self._style_targets = style_targets(enc, self.source_image.to(enc.device), list(initial), output_size=self.out_hw)
+        self._style_targets = style_targets(
+            enc, self.source_image.to(enc.device), list(initial), output_size=self.out_hw
+        )
         self.layer_sliders = {layer: _weight_slider(layer, w) for layer, w in initial.items()}
-        self.seed_box = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="noise seed",
-                                               style=_LABEL)
+        self.seed_box = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="noise seed", style=_LABEL)
         self._assemble(
             inputs=[_thumbnail(self.source_image, "source texture", 128)],
             sliders=list(self.layer_sliders.values()),
@@ -332,7 +412,13 @@ class TexturePanel(_SynthesisPanel):
         weights = {layer: float(s.value) for layer, s in self.layer_sliders.items()}
         _check_some_weight(weights)
         return dict(
-            style_targets=self._style_targets, style_layers=weights, content_weight=0.0, style_weight=1.0,
-            init="noise", size=self.out_hw, optimizer=self.optimizer_dropdown.value,
-            steps=int(self.steps_slider.value), seed=int(self.seed_box.value),
+            style_targets=self._style_targets,
+            style_layers=weights,
+            content_weight=0.0,
+            style_weight=1.0,
+            init="noise",
+            size=self.out_hw,
+            optimizer=self.optimizer_dropdown.value,
+            steps=int(self.steps_slider.value),
+            seed=int(self.seed_box.value),
         )

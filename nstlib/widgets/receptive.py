@@ -43,7 +43,10 @@ class ReceptiveFieldExplorer:
     """
 
     def __init__(
-        self, image="chelsea", layers: Sequence[str] = DEFAULT_RF_LAYERS, size: int | None = 224,
+        self,
+        image="chelsea",
+        layers: Sequence[str] = DEFAULT_RF_LAYERS,
+        size: int | None = 224,
         layer: str | None = None,
     ) -> None:
         import ipywidgets as w
@@ -52,8 +55,9 @@ class ReceptiveFieldExplorer:
         self.table = receptive_field_table("vgg19")
         self.layers = [self.table[name].layer for name in layers]  # KeyError for unknown names
         H, W = self.image.shape[-2:]
-        self.layer = w.Dropdown(options=self.layers, value=layer or self.layers[min(2, len(self.layers) - 1)],
-                                description="layer")
+        self.layer = w.Dropdown(
+            options=self.layers, value=layer or self.layers[min(2, len(self.layers) - 1)], description="layer"
+        )
         self.y = w.IntSlider(value=H // 2, min=0, max=H - 1, description="pixel y", continuous_update=False)
         self.x = w.IntSlider(value=W // 2, min=0, max=W - 1, description="pixel x", continuous_update=False)
         self.nested = w.Checkbox(value=True, description="shallower layers too")
@@ -78,8 +82,9 @@ class ReceptiveFieldExplorer:
         if self.figure is not None:
             plt.close(self.figure)
         rf = self.table[self.layer.value]
-        self.figure = draw_receptive_fields(self.image, self.shown_layers(), point=(self.y.value, self.x.value),
-                                            table=self.table)
+        self.figure = draw_receptive_fields(
+            self.image, self.shown_layers(), point=(self.y.value, self.x.value), table=self.table
+        )
         plt.close(self.figure)  # shown through the Output widget only, not again by the inline backend
         self.info.value = (
             f"<b>{rf.layer}</b>: receptive field r = {rf.size} px, stride S = {rf.stride} px "

@@ -42,22 +42,39 @@ STYLE_RECONSTRUCTION_LAYERS: tuple[str, ...] = tuple(GATYS_STYLE_LAYERS)
 class _ReconstructionWidget(RunPanel):
     """A :class:`RunPanel` that shows the target image beside the live reconstruction."""
 
-    def __init__(self, image: Any, *, size: int | None, steps: int | None, encoder: VGG19Features | None,
-                 min_interval: float, preview_width: int) -> None:
-        super().__init__(encoder=encoder, steps=steps, min_interval=min_interval, preview_width=preview_width,
-                         plot_width=380, steps_range=(1, 500, 1), ready="Ready: choose and press Run.",
-                         run_tooltip="optimise a white-noise image's pixels")
+    def __init__(
+        self,
+        image: Any,
+        *,
+        size: int | None,
+        steps: int | None,
+        encoder: VGG19Features | None,
+        min_interval: float,
+        preview_width: int,
+    ) -> None:
+        super().__init__(
+            encoder=encoder,
+            steps=steps,
+            min_interval=min_interval,
+            preview_width=preview_width,
+            plot_width=380,
+            steps_range=(1, 500, 1),
+            ready="Ready: choose and press Run.",
+            run_tooltip="optimise a white-noise image's pixels",
+        )
         self.image: Tensor = load_image(image, size=size if size is not None else pick(128, 48))  # (1, 3, H, W)
         self._original = widgets.Image(value=image_png(self.image), format="png", width=preview_width)
         self.preview.value = image_png(self.image * 0 + 0.5)  # grey until the first run
 
     def _assemble(self, controls: list[widgets.Widget]) -> None:
         self.children = [
-            widgets.HBox([
-                widgets.VBox([widgets.Label("target image"), self._original]),
-                widgets.VBox([widgets.Label("reconstruction (live)"), self.preview]),
-                self.loss_plot,
-            ]),
+            widgets.HBox(
+                [
+                    widgets.VBox([widgets.Label("target image"), self._original]),
+                    widgets.VBox([widgets.Label("reconstruction (live)"), self.preview]),
+                    self.loss_plot,
+                ]
+            ),
             widgets.HBox([*controls, self.steps_slider]),
             widgets.HBox([self.run_button, self.status]),
         ]
@@ -86,22 +103,43 @@ class ContentReconstructionWidget(_ReconstructionWidget):
         result: the last :class:`~nstlib.SynthesisResult` (``None`` before the first run).
     """
 
-    def __init__(self, image: Any = "chelsea", layers: Sequence[str] = CONTENT_RECONSTRUCTION_LAYERS,
-                 layer: str = "conv4_2", *, size: int | None = None, steps: int | None = None,
-                 encoder: VGG19Features | None = None, min_interval: float = 0.5, preview_width: int = 220) -> None:
-        super().__init__(image, size=size, steps=steps, encoder=encoder, min_interval=min_interval,
-                         preview_width=preview_width)
+    def __init__(
+        self,
+        image: Any = "chelsea",
+        layers: Sequence[str] = CONTENT_RECONSTRUCTION_LAYERS,
+        layer: str = "conv4_2",
+        *,
+        size: int | None = None,
+        steps: int | None = None,
+        encoder: VGG19Features | None = None,
+        min_interval: float = 0.5,
+        preview_width: int = 220,
+    ) -> None:
+        super().__init__(
+            image, size=size, steps=steps, encoder=encoder, min_interval=min_interval, preview_width=preview_width
+        )
         layers = self.encoder.check_layers(list(layers))
-        self.layer_dropdown = widgets.Dropdown(options=layers, value=layer if layer in layers else layers[0],
-                                               description="layer", tooltip="the layer l whose F^l must match P^l")
+        self.layer_dropdown = widgets.Dropdown(
+            options=layers,
+            value=layer if layer in layers else layers[0],
+            description="layer",
+            tooltip="the layer l whose F^l must match P^l",
+        )
         self._assemble([self.layer_dropdown])
 
     def describe(self) -> str:
         return f"content of {self.layer_dropdown.value}, {self.steps_slider.value} steps"
 
     def _reconstruct(self, steps: int, callback) -> SynthesisResult:
-        return reconstruct_content(self.image, self.layer_dropdown.value, size=None, steps=steps,
-                                   encoder=self.encoder, progress=False, callback=callback)
+        return reconstruct_content(
+            self.image,
+            self.layer_dropdown.value,
+            size=None,
+            steps=steps,
+            encoder=self.encoder,
+            progress=False,
+            callback=callback,
+        )
 
 
 class StyleReconstructionWidget(_ReconstructionWidget):
@@ -119,16 +157,27 @@ class StyleReconstructionWidget(_ReconstructionWidget):
         layer_boxes: {layer: Checkbox}. Others as for :class:`ContentReconstructionWidget`.
     """
 
-    def __init__(self, image: Any = "brush_strokes", layers: Sequence[str] = STYLE_RECONSTRUCTION_LAYERS,
-                 ticked: Sequence[str] | None = None, *, size: int | None = None, steps: int | None = None,
-                 encoder: VGG19Features | None = None, min_interval: float = 0.5, preview_width: int = 220) -> None:
-        super().__init__(image, size=size, steps=steps, encoder=encoder, min_interval=min_interval,
-                         preview_width=preview_width)
+    def __init__(
+        self,
+        image: Any = "brush_strokes",
+        layers: Sequence[str] = STYLE_RECONSTRUCTION_LAYERS,
+        ticked: Sequence[str] | None = None,
+        *,
+        size: int | None = None,
+        steps: int | None = None,
+        encoder: VGG19Features | None = None,
+        min_interval: float = 0.5,
+        preview_width: int = 220,
+    ) -> None:
+        super().__init__(
+            image, size=size, steps=steps, encoder=encoder, min_interval=min_interval, preview_width=preview_width
+        )
         layers = self.encoder.check_layers(list(layers))
         chosen = set(layers if ticked is None else self.encoder.check_layers(list(ticked)))
         self.layer_boxes = {
-            name: widgets.Checkbox(value=name in chosen, description=name, indent=False,
-                                   layout=widgets.Layout(width="90px"))
+            name: widgets.Checkbox(
+                value=name in chosen, description=name, indent=False, layout=widgets.Layout(width="90px")
+            )
             for name in layers
         }
         self._assemble([widgets.Label("style layers:"), *self.layer_boxes.values()])
@@ -144,5 +193,6 @@ class StyleReconstructionWidget(_ReconstructionWidget):
         layers = self.selected()
         if not layers:
             raise ValueError("tick at least one style layer")
-        return reconstruct_style(self.image, layers, size=None, steps=steps, encoder=self.encoder,
-                                 progress=False, callback=callback)
+        return reconstruct_style(
+            self.image, layers, size=None, steps=steps, encoder=self.encoder, progress=False, callback=callback
+        )
