@@ -16,8 +16,8 @@ import statistics
 import time
 
 import nstlib
-from nstlib.optim import content_targets, style_targets, synthesize
-from nstlib.transfer import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
+from nstlib.experiments import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
+from nstlib.synthesis import content_targets, style_targets, synthesize
 
 
 def score(enc, content, style, image) -> float:

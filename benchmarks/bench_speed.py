@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import tutorial_nst as T  # noqa: E402
 from benchmarks._common import load_pair, median, print_machine, table, weights_file  # noqa: E402
 from nstlib import VGG19Features, content_targets, style_targets, synthesize  # noqa: E402
-from nstlib.transfer import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS  # noqa: E402
+from nstlib.experiments import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS  # noqa: E402
 from nstlib.speed import native_bf16  # noqa: E402
 from nstlib.vgg import LAYER_NAMES  # noqa: E402
 
@@ -132,7 +132,7 @@ def lbfgs_overhead(size: int, evals: int) -> dict[str, float]:
         opt = torch.optim.LBFGS([x], **kwargs)
         count, in_closure = [0], [0.0]
 
-        def closure() -> torch.Tensor:
+        def closure(opt=opt, x=x, count=count, in_closure=in_closure) -> torch.Tensor:  # this iteration's
             t0 = time.perf_counter()
             opt.zero_grad()
             loss = (curvature * (x - target) ** 2).sum()

@@ -110,7 +110,10 @@ class StyleLoss(nn.Module):
 
 
 def load_vgg19_features(state_dict_path: str | None = None) -> nn.Sequential:
-    """torchvision's ``vgg19().features`` in eval mode, weights from a saved state dict (whole model or ``.features``)."""
+    """torchvision's ``vgg19().features`` in eval mode, weights from a saved state dict.
+
+    The file holds the whole model or only ``.features``.
+    """
     import torchvision
 
     if state_dict_path is None:
@@ -131,7 +134,10 @@ def get_style_model_and_losses(
     content_layers: tuple[str, ...] = CONTENT_LAYERS,
     style_layers: tuple[str, ...] = STYLE_LAYERS,
 ) -> tuple[nn.Sequential, list[StyleLoss], list[ContentLoss]]:
-    """The tutorial's model: Normalization, VGG layers (out-of-place ReLU) with loss layers inserted, cut after the last."""
+    """The tutorial's model: Normalization, VGG layers (out-of-place ReLU) with loss layers inserted.
+
+    The network is cut after the last loss layer.
+    """
     normalization = Normalization().to(content_img.device)
     content_losses: list[ContentLoss] = []
     style_losses: list[StyleLoss] = []
@@ -273,7 +279,8 @@ def nstlib_layer_weights(
     multiplies content terms by ``M_l(512 px) / M_l``); style layer l: ``style_weight * 4 / N_l^2``.
     (Pure arithmetic on the layer shapes of a VGG-19 for an image of ``content_img``'s size.)
     """
-    from nstlib.optim import layer_shape, size_factor
+    from nstlib.synthesis import size_factor
+    from nstlib.vgg import layer_shape
 
     channels = {"conv1_1": 64, "conv1_2": 64, "conv2_1": 128, "conv2_2": 128, "conv3_1": 256}
     H, W = content_img.shape[-2:]

@@ -14,14 +14,14 @@ The pipeline, one module a stage::
 """
 
 from .config import default_device, quick_mode
-from .io import ImageError, check_image, load_image, save_image
 from .data import list_images
-from .losses import content_loss, gram_matrix, style_layer_loss, tv_loss
-from .synthesis import Objective, SynthesisResult, content_targets, make_objective, run_loop, style_targets, synthesize
-from .viz import plot_losses, show_images
-from .receptive import effective_receptive_field, receptive_field_table
 from .experiments import get_encoder, reconstruct_content, reconstruct_style, synthesize_texture, transfer
+from .io import ImageError, check_image, load_image, save_image
+from .losses import content_loss, gram_matrix, style_layer_loss, tv_loss
+from .receptive import effective_receptive_field, receptive_field_table
+from .synthesis import Objective, SynthesisResult, content_targets, make_objective, run_loop, style_targets, synthesize
 from .vgg import LAYER_NAMES, VGG19Features
+from .viz import plot_losses, show_images
 
 __version__ = "0.1.0"
 

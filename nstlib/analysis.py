@@ -27,11 +27,10 @@ import torch
 from torch import Tensor, nn
 
 from .losses import gram_matrix
-from .synthesis import style_targets
-from .vgg import layer_shape
 from .receptive import effective_receptive_field
+from .synthesis import style_targets
 from .table import Table
-from .vgg import LAYER_NAMES, VGG19Features
+from .vgg import LAYER_NAMES, VGG19Features, layer_shape
 
 __all__ = [
     "LayerInfo",

@@ -259,7 +259,8 @@ def check_image(t: torch.Tensor, name: str = "image") -> torch.Tensor:
     >>> check_image(torch.zeros(3, 4, 4), name="style")
     Traceback (most recent call last):
     ...
-    nstlib.io.ImageError: style has shape (3, 4, 4), expected (1, 3, H, W). Add the batch dimension with t.unsqueeze(0), or pass it through nstlib.load_image(t).
+    nstlib.io.ImageError: style has shape (3, 4, 4), expected (1, 3, H, W).
+    Add the batch dimension with t.unsqueeze(0), or pass it through nstlib.load_image(t).
     """
     if not isinstance(t, torch.Tensor):
         raise ImageError(

@@ -76,7 +76,8 @@ def style_targets(
     for name, f in feats.items():
         A = (gram_fn or speed.gram_matrix)(f)  # (1, N, N)
         if output_size is not None:
-            m_out = math.prod(layer_shape(name, *output_size))
+            shape = getattr(encoder, "layer_shape", layer_shape)  # the encoder's own geometry, if it has one
+            m_out = math.prod(shape(name, *output_size))
             A = A * (m_out / (f.shape[-2] * f.shape[-1]))
         out[name] = A.detach()
     return out
@@ -212,7 +213,7 @@ RESTART_PATIENCE = 10
 
 @dataclass
 class Objective:
-    """L_total(x) = alpha sum_l wc_l s_l L_content^l + beta sum_l w_l E_l (+ tv_weight s TV), as a function of the image.
+    """L_total(x) = alpha sum_l wc_l s_l L_content^l + beta sum_l w_l E_l (+ tv_weight s TV), a function of x.
 
     ``s_l`` is :func:`size_factor` (1 at 512 x 512). ``weights`` holds the factor in front of each
     named raw term ("content/relu4_2", "style/relu1_1", "tv"), so ``total = sum weights[k] * terms[k]``.

@@ -22,9 +22,9 @@ from torch import Tensor, nn
 
 from .analysis import StyleTerm, erf_centre, strongest_feature_maps, unit_at
 from .io import to_display
+from .receptive import ReceptiveFieldTable, erf_radius, receptive_field_table
 from .synthesis import SynthesisResult
 from .vgg import layer_shape
-from .receptive import ReceptiveFieldTable, erf_radius, receptive_field_table
 
 __all__ = [
     "show_images",

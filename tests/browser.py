@@ -35,9 +35,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = [
     "CHROMIUM_ARGS",
@@ -271,7 +272,8 @@ _JS_WATCH_STATUS = """(el) => {
 _JS_CELL_STATE = """() => {
     const cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell')];
     const prompts = cells.map(c => (c.querySelector('.jp-InputArea-prompt') || {}).textContent || '');
-    const errors = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+    const errors = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output'
+        + '[data-mime-type="application/vnd.jupyter.stderr"]')]
         .map(e => e.textContent).filter(t => /Error|Traceback/.test(t));
     return {n: cells.length, prompts, errors};
 }"""
@@ -289,7 +291,7 @@ class LabPage:
         self.console: list[str] = []
 
     @classmethod
-    def open(cls, browser: Any, lab: LabServer, notebook: str, shots: Path, timeout: float = 120.0) -> "LabPage":
+    def open(cls, browser: Any, lab: LabServer, notebook: str, shots: Path, timeout: float = 120.0) -> LabPage:
         """Open ``notebook`` (a path relative to the server root) in a fresh browser context."""
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()

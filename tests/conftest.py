@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from .helpers import LoopbackServer, smooth_image, write_vgg19_weights  # noqa: F401 (smooth_image: old import path)
+from .helpers import LoopbackServer, write_vgg19_weights
 
 os.environ.setdefault("NSTLIB_WEIGHTS", "random")
 os.environ.setdefault("MPLBACKEND", "Agg")

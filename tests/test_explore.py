@@ -18,9 +18,9 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 import nstlib  # noqa: E402
 from nstlib import analysis, viz  # noqa: E402
-from nstlib.optim import SynthesisResult  # noqa: E402
+from nstlib.synthesis import SynthesisResult  # noqa: E402
 
-from .conftest import smooth_image  # noqa: E402
+from .helpers import smooth_image  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -32,7 +32,7 @@ from nstlib.grading._core import Spec, _close, _diagnose, build_cases, checker
 from nstlib.grading._values import _gram_np
 from nstlib.grading.answer_checks import _rf_reference, _vgg19_channels
 from nstlib.grading.optim_checks import _step_cases
-from tests.grading_helpers import fresh_registry
+from tests.grading_helpers import fresh_registry  # noqa: F401  (an autouse fixture: importing it activates it)
 
 # ----------------------------------------------------------------------------------------------
 # Reference solutions (what the notebook masters hold between the solution markers)
@@ -656,7 +656,10 @@ def test_gram_reference_matches_a_naive_loop():
 
 def test_opcode_count_is_independent_of_size_for_vectorised_code():
     """Warm counts (grading._loops._work): on Python >= 3.12 an unwarmed first traced call counts 0."""
-    make = lambda *shape: torch.randn(*shape)
+
+    def make(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape)
+
     counts = {
         grading._loops._work(gram_matrix, lambda s=s: (make(*s),))[0]
         for s in [(2, 3, 4, 5), (2, 3, 8, 10), (2, 6, 4, 5)]
@@ -827,4 +830,4 @@ def test_the_old_modules_forward_with_a_deprecation_warning():
         from nstlib.grading.basic import GRAM_MATRIX
     assert GRAM_MATRIX is grading.gram_checks.GRAM_MATRIX
     with pytest.raises(AttributeError):
-        importlib.import_module("nstlib.grading.pipeline").no_such_name
+        _ = importlib.import_module("nstlib.grading.pipeline").no_such_name

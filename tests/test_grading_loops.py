@@ -21,7 +21,7 @@ import torch
 from nstlib import grading
 from nstlib.grading import check_gram_matrix, check_tv_loss
 from tests.grading_helpers import fails as _fails
-from tests.grading_helpers import fresh_registry
+from tests.grading_helpers import fresh_registry  # noqa: F401  (an autouse fixture: importing it activates it)
 from tests.grading_helpers import passes as _passes
 from tests.test_grading import (
     REFERENCES,

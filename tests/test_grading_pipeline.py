@@ -30,7 +30,10 @@ from nstlib.grading import (
     optim_checks,
 )
 from nstlib.grading._core import build_cases
-from tests.grading_helpers import fails, fresh_registry
+from tests.grading_helpers import (
+    fails,
+    fresh_registry,  # noqa: F401  (an autouse fixture: importing it activates it)
+)
 from tests.grading_helpers import passes as _passes
 
 

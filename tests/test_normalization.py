@@ -67,7 +67,7 @@ def rescaled_copy(state: dict, gen: torch.Generator) -> dict:
     """The same network with each filter scaled by 10^U(-2, 2), the next conv compensating."""
     out = {k: v.clone() for k, v in state.items()}
     prev = None
-    for name, i in CONV_INDEX.items():
+    for i in CONV_INDEX.values():
         w, b = out[f"features.{i}.weight"], out[f"features.{i}.bias"]
         if prev is not None:
             w /= prev.view(1, -1, 1, 1)
@@ -297,7 +297,7 @@ def test_transfer_keeps_a_tensors_size_and_refuses_a_tiny_image(encoder):
 
 
 def test_size_factor_by_hand():
-    from nstlib.optim import size_factor
+    from nstlib.synthesis import size_factor
 
     # relu4_2 sits after 3 poolings: 128 px -> 16 x 16 positions, 512 px -> 64 x 64
     assert size_factor("relu4_2", 128, 128) == (64 * 64) / (16 * 16)

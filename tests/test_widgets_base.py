@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nstlib.optim import SynthesisResult
+from nstlib.synthesis import SynthesisResult
 from nstlib.widgets import (
     ContentReconstructionWidget,
     StyleReconstructionWidget,

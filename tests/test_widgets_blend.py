@@ -7,7 +7,7 @@ import torch
 from nstlib.widgets.blend import BlendWidget
 from nstlib.widgets.panel import image_png
 
-from .conftest import smooth_image
+from .helpers import smooth_image
 
 
 def test_run_uses_the_mix_and_updates_the_image(encoder):

@@ -18,7 +18,7 @@ from nstlib.widgets import (  # noqa: E402
 from nstlib.widgets import receptive as receptive_module  # noqa: E402
 from nstlib.widgets import reconstruct as reconstruct_module  # noqa: E402
 
-from .conftest import smooth_image  # noqa: E402
+from .helpers import smooth_image  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,7 @@ from nstlib.widgets.panel import (
     image_png,
     loss_plot_png,
 )
-from tests.conftest import smooth_image
+from tests.helpers import smooth_image
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STYLE5 = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
@@ -333,7 +333,7 @@ def test_image_png_roundtrip_and_weighted_plot():
 def _expected_term_weights(
     encoder, p: TransferPanel, strength: float, sliders: dict[str, float], layer_balance: bool
 ) -> tuple[dict[str, float], float]:
-    """({term: weight}, beta) of a strength-mode run, computed from the formulas (not from nstlib.optim).
+    """({term: weight}, beta) of a strength-mode run, computed from the formulas (not from nstlib.synthesis).
 
     alpha = 1; the content term carries the size factor M_l(512 x 512) / M_l(H x W); with layer balance
     w_l = (c_l / ||grad E_l||) / sum_k (c_k / ||grad E_k||) (He et al.), else the slider values c_l;
@@ -378,8 +378,8 @@ def _expected_term_weights(
 @pytest.mark.parametrize("layer_balance", [False, True])
 def test_live_term_weights_follow_the_strength(encoder, monkeypatch, layer_balance):
     """The weights the live (weighted) plot shows during a run, and those the run uses, are
-    alpha = 1 times the size factor and beta * w_l with beta from the strength, as nstlib.optim.balance gives."""
-    from nstlib.optim import Objective, balance, balance_layers
+    alpha = 1 times the size factor and beta * w_l with beta from the strength, as nstlib.synthesis.balance gives."""
+    from nstlib.synthesis import Objective, balance, balance_layers
     from nstlib.widgets import base
 
     p = TransferPanel(

@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import textwrap
-from functools import partial
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -341,7 +341,11 @@ def run_spec(spec: Spec, fn: Any) -> None:
     def body() -> str:
         student = fn
         if spec.value_ok and not callable(fn):
-            student = lambda: copy.deepcopy(fn)
+
+            def value_copy() -> Any:  # a value answer: grade a fresh copy of it at every call
+                return copy.deepcopy(fn)
+
+            student = value_copy
         if not callable(student):
             raise _Failure(
                 "expected your function, got a value",

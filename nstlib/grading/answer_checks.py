@@ -380,7 +380,8 @@ MATCH_RECONSTRUCTIONS = Spec(
     reference=lambda: _TRUTH,
     wrong=[
         (
-            "the order is reversed: the SHALLOWEST layer keeps the most pixel detail (its units see only a few pixels), "
+            "the order is reversed: the SHALLOWEST layer keeps the most pixel detail (its units see only a few "
+            "pixels), "
             "the deepest keeps only the layout. Receptive fields: "
             + ", ".join(f"{layer}: {_RF[layer]} px" for layer in _DEPTH)
             + ".",

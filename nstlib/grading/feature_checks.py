@@ -126,7 +126,9 @@ def _extract_cases() -> list[Case]:
                 rtol=1e-4,
                 protect=[image],
                 data=data,
-                inputs=f"model = torchvision VGG-19 .features (37 modules), image = {_describe(image)}, layers = {layers}",
+                inputs=(
+                    f"model = torchvision VGG-19 .features (37 modules), image = {_describe(image)}, layers = {layers}"
+                ),
             )
         )
     return cases
@@ -284,7 +286,7 @@ EXTRACT_FEATURES = Spec(
     "match a functional walk over the torchvision layers; conv maps are pre-ReLU, hooks removed, results not shared "
     "between calls.",
     noun="features",
-    doc="""Check ``extract_features(model, image, layers) -> {name: tensor}`` on ``torchvision.models.vgg19().features``.
+    doc="""Check ``extract_features(model, image, layers) -> {name: tensor}`` on torchvision's VGG-19 ``features``.
 
     model: the torchvision ``features`` Sequential (modules 0..36: conv, ReLU(inplace=True), max-pool);
     image: (B, 3, H, W) in [0, 1]; layers: Gatys names (conv1_1, relu1_1, ..., pool5). The function

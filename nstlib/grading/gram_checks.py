@@ -118,7 +118,9 @@ GRAM_MATRIX = Spec(
         ),
     ],
     output=_gram_output,
-    default_hint="G = F F^T with F reshaped to (B, C, H*W): G[b, i, j] = sum over positions k of F[b, i, k] * F[b, j, k].",
+    default_hint=(
+        "G = F F^T with F reshaped to (B, C, H*W): G[b, i, j] = sum over positions k of F[b, i, k] * F[b, j, k]."
+    ),
     summary="{n} cases (batches of 2-3, non-square maps, float32/float64) match G = F F^T; vectorised (no Python "
     "loop over positions or channels).",
     after=lambda fn: _reject_loops(fn, lambda b, c, h, w: _rand((b, c, h, w), 34), "gram_matrix must be vectorised."),

@@ -186,7 +186,10 @@ check_style_layer_loss = checker(STYLE_LAYER_LOSS)
 
 
 def _style_inputs(index: int, shapes: Mapping[str, tuple[int, ...]], weights: dict[str, float], dtype: torch.dtype):
-    """Features of every layer in ``shapes`` (some without a target: the content layer) and the targets of ``weights``."""
+    """Features of every layer in ``shapes`` and the targets of ``weights``.
+
+    Some layers have no target: the content layer.
+    """
     features = {n: Rand(s, 300 + 10 * index + i, dtype, 0.0, 2.0, grad=True) for i, (n, s) in enumerate(shapes.items())}
     targets = {n: Rand(shapes[n], 400 + 10 * index + i, dtype, 0.0, 1.5, gram=True) for i, n in enumerate(weights)}
     return features, targets, weights
@@ -388,11 +391,14 @@ TOTAL_LOSS = Spec(
         ),
     ],
     describe=lambda c, s, alpha, beta, cw, sw: (
-        f"content_terms = {_fmt(c)}, style_terms = {_fmt(s)} ({str(next(iter(c.values())).dtype).replace('torch.', '')} "
+        f"content_terms = {_fmt(c)}, style_terms = {_fmt(s)} "
+        f"({str(next(iter(c.values())).dtype).replace('torch.', '')} "
         f"0-dim tensors), alpha = {alpha}, beta = {beta}, content_weights = {cw}, style_weights = {sw}"
     ),
     output=scalar("the total loss"),
-    default_hint="alpha * sum_l content_weights[l] * content_terms[l] + beta * sum_l style_weights[l] * style_terms[l].",
+    default_hint=(
+        "alpha * sum_l content_weights[l] * content_terms[l] + beta * sum_l style_weights[l] * style_terms[l]."
+    ),
     summary="{n} cases (1-2 content layers, 3-5 style layers, weight dicts in any order) match.",
     error_hints={
         "keyerror": "look the weight up by the term's layer name; content weights go with content terms, "

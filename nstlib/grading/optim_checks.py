@@ -270,7 +270,10 @@ def _evaluations_hint(n: int, steps: int) -> str:
 def _not_best_hint(got: np.ndarray, obj: _RecordingObjective, x0: Tensor) -> str:
     """Which image the student returned instead of the best evaluated one."""
     n, best = len(obj.images), int(np.argmin(obj.losses))
-    same = lambda a: np.allclose(got, a, rtol=0, atol=1e-6)
+
+    def same(a: np.ndarray) -> bool:
+        return np.allclose(got, a, rtol=0, atol=1e-6)
+
     if same(_np(obj.images[-1])):
         return (
             f"that is the LAST evaluated image (evaluation {n - 1}, loss {obj.losses[-1]:.4g}); return the "

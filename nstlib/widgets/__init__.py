@@ -20,9 +20,8 @@ except ImportError as _err:
         'Install it with: pip install "nstlib[notebooks]"  (or: pip install "ipywidgets>=8")'
     ) from _err
 
+from .banner import weights_banner  # noqa: F401
+from .blend import *  # noqa: F401,F403
+from .panel import *  # noqa: F401,F403
 from .receptive import *  # noqa: F401,F403
 from .reconstruct import *  # noqa: F401,F403
-from .panel import *  # noqa: F401,F403
-from .blend import *  # noqa: F401,F403
-
-from .banner import weights_banner  # noqa: F401

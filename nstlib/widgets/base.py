@@ -37,9 +37,9 @@ import ipywidgets as widgets
 from torch import Tensor
 
 from ..config import pick
+from ..experiments import get_encoder
 from ..io import to_png
 from ..synthesis import SynthesisResult
-from ..experiments import get_encoder
 from ..vgg import VGG19Features
 
 __all__ = [

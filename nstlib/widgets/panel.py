@@ -29,9 +29,9 @@ from torch import Tensor
 
 from ..config import pick
 from ..defaults import DEFAULTS
+from ..experiments import TEXTURE_LAYERS, _layer_weights
 from ..io import load_image
 from ..synthesis import SynthesisResult, content_targets, style_targets, synthesize
-from ..experiments import TEXTURE_LAYERS, _layer_weights
 from ..vgg import VGG19Features
 from .base import (
     LAYER_WEIGHT_CLASS,
@@ -360,7 +360,7 @@ class TexturePanel(_SynthesisPanel):
         size: output size (longer side or (H, W); default 128, quick mode 48).
         source_size: the source's longer side (default: the output's longer side).
         steps: initial number of loss evaluations (default 100, quick mode 10).
-        layers: layer names or {layer: initial w_l} (default :data:`nstlib.transfer.TEXTURE_LAYERS`).
+        layers: layer names or {layer: initial w_l} (default :data:`nstlib.experiments.TEXTURE_LAYERS`).
         optimizer: "lbfgs" or "adam". seed: initial noise seed.
         min_interval, max_draw_share: redraw throttle (see :class:`LiveView`).
         preview_width: preview width in pixels.

@@ -20,9 +20,9 @@ import ipywidgets as widgets
 from torch import Tensor
 
 from ..config import pick
+from ..experiments import GATYS_STYLE_LAYERS, reconstruct_content, reconstruct_style
 from ..io import load_image
 from ..synthesis import SynthesisResult
-from ..experiments import GATYS_STYLE_LAYERS, reconstruct_content, reconstruct_style
 from ..vgg import VGG19Features
 from .base import LiveView, RunPanel, image_png
 
