@@ -11,7 +11,11 @@ def banner_text(encoder) -> str:
         return (
             "RANDOM WEIGHTS: this notebook runs VGG-19 with random (untrained) filters, "
             f"[{encoder.weights_source}]. The mechanics are exactly those of the papers, but the "
-            "pictures are not what a trained network sees. For the real thing, set "
+            "pictures are not what a trained network sees: content reconstructions use average pooling "
+            "and stay recognisable only up to about conv3_2 (a trained network keeps the layout up to "
+            "conv5_2), textures use a random multi-scale filter model instead of VGG-19 (the trained "
+            "VGG-19 adds crisp objects), and style transfer carries the painting's colours and grain "
+            "rather than its strokes. For the real thing, set "
             "NSTLIB_WEIGHTS=imagenet (needs internet once) or NSTLIB_WEIGHTS=/path/to/vgg19.pth "
             "and restart the kernel."
         )
