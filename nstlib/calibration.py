@@ -171,6 +171,7 @@ def normalize_(
         if prev is not None:
             module.weight.mul_(prev.view(1, -1, 1, 1))
         module.weight.div_(scale.view(-1, 1, 1, 1))
+        assert module.bias is not None  # VGG's convolutions have biases
         module.bias.div_(scale)
         prev = scale
     if warn and (dead_names or sparse_names):
@@ -205,6 +206,7 @@ def weights_key(features: nn.Sequential, pooling: str, size: int = CALIBRATION_S
     for name, module in features.named_children():
         if isinstance(module, nn.Conv2d):
             h.update(name.encode())
+            assert module.bias is not None  # VGG's convolutions have biases
             for t in (module.weight, module.bias):
                 h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()[:24]

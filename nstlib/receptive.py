@@ -125,7 +125,7 @@ class ReceptiveFieldTable(list):
         """Layer names in order."""
         return [record.layer for record in self]
 
-    def __getitem__(self, key):  # type: ignore[override]
+    def __getitem__(self, key):
         if isinstance(key, str):
             return self.row(key)
         return super().__getitem__(key)
@@ -169,10 +169,8 @@ def _geometry(name: str, module: nn.Module) -> tuple[str, int, int, int, int | N
         d = _single(module.dilation, "dilation", name)
         s = _single(module.stride, "stride", name)
         k_eff = d * (k - 1) + 1
-        if module.padding == "valid":
-            p = 0
-        elif module.padding == "same":
-            p = (k_eff - 1) // 2  # PyTorch pads the smaller half on the top/left
+        if isinstance(module.padding, str):  # "valid" or "same", the only strings PyTorch accepts
+            p = 0 if module.padding == "valid" else (k_eff - 1) // 2  # "same": the smaller half on the top/left
         else:
             p = _single(module.padding, "padding", name)
         return "conv", k_eff, s, p, module.out_channels
@@ -195,7 +193,7 @@ def _geometry(name: str, module: nn.Module) -> tuple[str, int, int, int, int | N
 def _config_layers(arch: str) -> list[tuple[str, tuple[str, int, int, int, int | None]]]:
     """(name, geometry) of VGG ``arch``'s feature layers: 3x3 convs with padding 1, 2x2 max pools."""
     names = iter(vgg_layer_names(arch))
-    layers = []
+    layers: list[tuple[str, tuple[str, int, int, int, int | None]]] = []
     for v in VGG_CONFIGS[arch]:
         if v == "M":
             layers.append((next(names), ("maxpool", 2, 2, 0, None)))

@@ -86,13 +86,13 @@ class Bf16BackwardConv(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, weight_bf16: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, weight_bf16: Tensor) -> Tensor:
         ctx.save_for_backward(weight_bf16)
         ctx.input_shape = x.shape
         return F.conv2d(x, weight, bias, padding=1)  # (B, C_out, H, W), float32
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+    def backward(ctx, grad_out: Tensor):
         (weight_bf16,) = ctx.saved_tensors
         g = conv2d_input(ctx.input_shape, weight_bf16, grad_out.to(torch.bfloat16), padding=1)
         return g.float(), None, None, None  # (B, C_in, H, W)
@@ -170,14 +170,14 @@ class _Gram(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, F: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, F: Tensor) -> Tensor:
         X, transposed = feature_matrix(F)  # (B, C, M) or (B, M, C)
         ctx.save_for_backward(F)
         with torch.autocast(F.device.type, enabled=False):
             return X.transpose(1, 2) @ X if transposed else X @ X.transpose(1, 2)  # (B, C, C)
 
     @staticmethod
-    def backward(ctx, dG: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, dG: Tensor) -> Tensor:
         (F,) = ctx.saved_tensors
         X, transposed = feature_matrix(F)
         S = dG + dG.transpose(1, 2)  # (B, C, C), symmetric

@@ -157,6 +157,16 @@ class _Stop(Exception):
         self.reason = reason
 
 
+@dataclass
+class _Best:
+    """The lowest-loss image of a run so far, and when it came (``mark``: the last progress or restart)."""
+
+    loss: float
+    image: Tensor  # (1, 3, H, W)
+    step: int = 0
+    mark: int = 0
+
+
 NONFINITE_HINT = (
     "the loss became {value} at evaluation {step}; the best image so far is kept. Fixes: lower "
     "style_weight (beta) or the layer weights, lower the learning rate (Adam), use "
@@ -281,7 +291,8 @@ def _grad_norms(objective: Objective, x_ref: Tensor, groups: dict[str, list[str]
     out = {}
     names = [g for g in groups if any(k in terms for k in groups[g])]
     for i, g in enumerate(names):
-        loss = sum(objective.weights[k] * terms[k] for k in groups[g] if k in terms)
+        parts = [objective.weights[k] * terms[k] for k in groups[g] if k in terms]  # not empty: see names
+        loss = sum(parts[1:], parts[0])
         (grad,) = torch.autograd.grad(loss, x, retain_graph=i < len(names) - 1)
         out[g] = float(grad.norm())
     return out
@@ -574,7 +585,7 @@ def run_loop(
     x = x0.detach().clone().float().requires_grad_(True)
     weights = dict(getattr(objective, "weights", {}))
     history: list[dict[str, float]] = []
-    best = {"loss": math.inf, "image": x.detach().clone(), "step": 0, "mark": 0}  # mark: last progress
+    best = _Best(loss=math.inf, image=x.detach().clone())
     bar = _progress_bar(steps, progress)
     start = time.perf_counter()
     restarts = 0
@@ -582,7 +593,7 @@ def run_loop(
     def closure() -> Tensor:
         if len(history) >= steps:
             raise _Stop("done")
-        if optimizer == "lbfgs" and len(history) - best["mark"] > RESTART_PATIENCE:
+        if optimizer == "lbfgs" and len(history) - best.mark > RESTART_PATIENCE:
             raise _Stop("restart")
         with torch.no_grad():
             x.clamp_(0.0, 1.0)
@@ -599,8 +610,8 @@ def run_loop(
         history.append(record)
         if not math.isfinite(value):
             raise _Stop("non-finite loss")
-        if value < best["loss"]:
-            best.update(loss=value, image=x.detach().clone(), step=step, mark=step)
+        if value < best.loss:
+            best.loss, best.image, best.step, best.mark = value, x.detach().clone(), step, step
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{value:.4g}", refresh=False)
@@ -612,7 +623,7 @@ def run_loop(
     try:
         if optimizer == "lbfgs":
             while len(history) < steps:  # one call runs the whole budget, unless L-BFGS stalls
-                opt = torch.optim.LBFGS(
+                lbfgs = torch.optim.LBFGS(
                     [x],
                     lr=1.0 if lr is None else lr,
                     max_iter=steps,
@@ -623,20 +634,20 @@ def run_loop(
                     line_search_fn=line_search,
                 )
                 try:
-                    opt.step(closure)
+                    lbfgs.step(closure)
                 except _Stop as stop:
                     if stop.reason != "restart":
                         raise
                     restarts += 1
-                    best["mark"] = len(history)  # patience counts from the restart
+                    best.mark = len(history)  # patience counts from the restart
                     with torch.no_grad():
-                        x.copy_(best["image"])
+                        x.copy_(best.image)
         else:
-            opt = torch.optim.Adam([x], lr=0.02 if lr is None else lr)
+            adam = torch.optim.Adam([x], lr=0.02 if lr is None else lr)
             while len(history) < steps:
-                opt.zero_grad(set_to_none=True)
+                adam.zero_grad(set_to_none=True)
                 closure()
-                opt.step()
+                adam.step()
     except _Stop as stop:
         if stop.reason != "done":
             stopped = stop.reason
@@ -649,9 +660,9 @@ def run_loop(
     finally:
         if bar is not None:
             bar.close()
-    image = best["image"].clamp(0.0, 1.0).cpu()
+    image = best.image.clamp(0.0, 1.0).cpu()
     if not message:
-        message = f"{len(history)} evaluations in {history[-1]['time']:.1f} s; best loss {best['loss']:.4g}"
+        message = f"{len(history)} evaluations in {history[-1]['time']:.1f} s; best loss {best.loss:.4g}"
     info: dict[str, Any] = {"restarts": restarts}
     encoder = getattr(objective, "encoder", None)
     if encoder is not None:
@@ -661,7 +672,7 @@ def run_loop(
             "device": str(encoder.device),
             "normalized": getattr(encoder, "normalized", False),
         }
-    return SynthesisResult(image, history, weights, int(best["step"]), stopped, message, info)
+    return SynthesisResult(image, history, weights, best.step, stopped, message, info)
 
 
 def _check_strength(value: object) -> float:
@@ -690,7 +701,7 @@ def _initial_image(init: str | Tensor, content_image: Tensor | None, size: tuple
         if size is None:
             if content_image is None:
                 raise ValueError("init='noise' needs the output size: pass size=(H, W) or a content image")
-            size = tuple(content_image.shape[-2:])
+            size = (content_image.shape[-2], content_image.shape[-1])
         gen = torch.Generator().manual_seed(seed)
         return torch.rand(1, 3, *size, generator=gen)
     raise ValueError(f"unknown init {init!r}: use 'content', 'noise' or a (1, 3, H, W) tensor in [0, 1]")

@@ -51,7 +51,7 @@ class Table(list):
         """A last row (e.g. a total) below a rule, or None."""
         return None
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         if isinstance(index, str) and self.key is not None:
             for record in self:
                 if getattr(record, self.key) == index:

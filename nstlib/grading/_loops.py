@@ -146,7 +146,11 @@ def _reject_loops(fn: Callable[..., Any], make: Callable[[int, int, int, int], T
     Runs ``fn`` on :data:`SIZES` and compares the warm counts of bytecode instructions and of torch
     operations (see the module docstring). Loops over the batch are allowed.
     """
-    counts = [_work(fn, lambda s=s: (make(*s),)) for s in SIZES]
+
+    def inputs(shape: tuple[int, int, int, int]) -> Callable[[], tuple[Tensor]]:
+        return lambda: (make(*shape),)
+
+    counts = [_work(fn, inputs(s)) for s in SIZES]
     (base_code, base_ops), *others = counts
     names = ("positions (H, W)", "channels (C)")
     # A debugger or coverage tool owning sys.settrace hides the student's code from the tracer (every

@@ -313,7 +313,7 @@ def reconstruction_puzzle(
     Each is :func:`nstlib.reconstruct_content` of ``image`` from one of :data:`PUZZLE_LAYERS` (from
     white noise, ``steps`` L-BFGS evaluations). Returns {label: (1, 3, size, size') image}.
     """
-    from ..transfer import reconstruct_content
+    from ..experiments import reconstruct_content
 
     return {
         label: reconstruct_content(

@@ -54,7 +54,9 @@ def _torchvision_vgg19_features(seed: int = 700) -> nn.Sequential:
             if isinstance(module, nn.Conv2d):
                 fan_in = module.weight[0].numel()
                 module.weight.copy_(torch.randn(module.weight.shape, generator=g) * math.sqrt(2.0 / fan_in))
-                module.bias.copy_(0.01 * torch.randn(module.bias.shape, generator=g))
+                bias = module.bias
+                assert bias is not None  # VGG's convolutions have biases
+                bias.copy_(0.01 * torch.randn(bias.shape, generator=g))
     return model.eval().requires_grad_(False)
 
 
@@ -76,6 +78,7 @@ def _walk(model: nn.Sequential, x: Tensor) -> list[np.ndarray]:
     x = x.detach().cpu().double()
     for module in model:
         if isinstance(module, nn.Conv2d):
+            assert module.bias is not None  # VGG's convolutions have biases
             x = TF.conv2d(x, module.weight.detach().cpu().double(), module.bias.detach().cpu().double(), padding=1)
         elif isinstance(module, nn.ReLU):
             x = TF.relu(x)

@@ -47,30 +47,42 @@ def _step_cases() -> list[_StepCase]:
     w = _cpu_rand((1, 3, 5, 6), 23, torch.float32, 0.5, 1.5)
     grad = _np(w) * (_np(x) - _np(t))
     x, t, w = _on_device(x), _on_device(t), _on_device(w)
-    cases.append(
-        _StepCase(x, lambda y, w=w, t=t: 0.5 * (w * (y - t) ** 2).sum(), 0.1, grad, [], "L(x) = 1/2 sum w (x - t)^2")
-    )
+
+    def bowl(y: Tensor, w: Tensor = w, t: Tensor = t) -> Tensor:  # defaults: this case's tensors
+        return 0.5 * (w * (y - t) ** 2).sum()
+
+    cases.append(_StepCase(x, bowl, 0.1, grad, [], "L(x) = 1/2 sum w (x - t)^2"))
     # 2. a non-linear loss in float64: L = sum t sin(3x), dL/dx = 3 t cos(3x)
     x = _cpu_rand((1, 3, 4, 7), 24, torch.float64, 0.3, 0.7)
     t = _cpu_rand((1, 3, 4, 7), 25, torch.float64, -1.0, 1.0)
     grad = 3 * _np(t) * np.cos(3 * _np(x))
     x, t = _on_device(x), _on_device(t)
-    cases.append(_StepCase(x, lambda y, t=t: (t * torch.sin(3 * y)).sum(), 0.05, grad, [], "L(x) = sum t sin(3x)"))
+
+    def wave(y: Tensor, t: Tensor = t) -> Tensor:
+        return (t * torch.sin(3 * y)).sum()
+
+    cases.append(_StepCase(x, wave, 0.05, grad, [], "L(x) = sum t sin(3x)"))
     # 3. a small conv "network" with learnable weights: L = 1/2 sum conv(x)^2,
     #    dL/dx = conv_transpose(conv(x)) (the adjoint of the convolution), computed without autograd
     x = _cpu_rand((1, 3, 8, 8), 26, torch.float32, 0.3, 0.7)
     conv = torch.nn.Conv2d(3, 4, kernel_size=3, padding=1)
+    bias = conv.bias
+    assert bias is not None  # Conv2d has a bias by default
     with torch.no_grad():
         conv.weight.copy_(0.1 * _cpu_rand(conv.weight.shape, 27))
-        conv.bias.copy_(0.1 * _cpu_rand(conv.bias.shape, 28))
-    W64, b64 = conv.weight.detach().double(), conv.bias.detach().double()
+        bias.copy_(0.1 * _cpu_rand(bias.shape, 28))
+    W64, b64 = conv.weight.detach().double(), bias.detach().double()
     y = TF.conv2d(x.double(), W64, b64, padding=1)  # (1, 4, 8, 8)
     grad = TF.conv_transpose2d(y, W64, padding=1).numpy()  # (1, 3, 8, 8)
     x, conv = _on_device(x), conv.to(device())
+
+    def conv_energy(z: Tensor, conv: torch.nn.Conv2d = conv) -> Tensor:
+        return 0.5 * conv(z).pow(2).sum()
+
     cases.append(
         _StepCase(
             x,
-            lambda z, conv=conv: 0.5 * conv(z).pow(2).sum(),
+            conv_energy,
             0.2,
             grad,
             list(conv.parameters()),

@@ -6,6 +6,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..synthesis import SynthesisResult
 from .base import image_png
 
 __all__ = ["BlendWidget"]
@@ -28,7 +29,7 @@ class BlendWidget(w.VBox):
         self.run_button = w.Button(description="Run", button_style="primary")
         self.status = w.Label("Move the slider, then press Run.")
         self.image = w.Image(format="png")
-        self.last_result = None
+        self.last_result: SynthesisResult | None = None
         self.run_button.on_click(lambda _: self.run())
         for widget, cls in (
             (self.mix, "nstlib-blend-mix"),
