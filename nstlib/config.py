@@ -42,9 +42,14 @@ def grading_strict() -> bool:
 def pick(default, quick):
     """Return ``quick`` in quick mode, else ``default``: one switch for every size and step count.
 
-    >>> import os; os.environ.pop("NSTLIB_QUICK", None) and None
-    >>> pick(512, 64)
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"NSTLIB_QUICK": "0"}):  # the environment is restored afterwards
+    ...     pick(512, 64)
     512
+    >>> with mock.patch.dict(os.environ, {"NSTLIB_QUICK": "1"}):
+    ...     pick(512, 64)
+    64
     """
     return quick if quick_mode() else default
 

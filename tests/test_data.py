@@ -7,13 +7,11 @@ the internet are never used (NSTLIB_CACHE points at a temporary folder in every 
 from __future__ import annotations
 
 import hashlib
-import http.server
 import inspect
 import io
 import json
 import os
 import re
-import threading
 import time
 from pathlib import Path
 
@@ -25,6 +23,8 @@ from PIL import Image
 from nstlib import data
 from nstlib.data import DownloadError, ImageInfo, fetch, list_images
 from nstlib.io import load_image
+
+from .helpers import LoopbackServer, Route
 
 PINNED = (
     "https://raw.githubusercontent.com/jcjohnson/neural-style/07c4b8299f8fbdafec0c514fc820ff1d7ff62e46/examples/inputs/"
@@ -172,69 +172,33 @@ def _jpeg_bytes(seed: int = 0) -> bytes:
     return buf.getvalue()
 
 
-class _Server:
-    """Serves /good.jpg, /cut.jpg (half the body), /stall.jpg, /trickle.jpg; others 404."""
-
-    def __init__(self, body: bytes):
-        self.body, self.hits = body, {}
-        self.release = threading.Event()
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_GET(self):
-                server.hits[self.path] = server.hits.get(self.path, 0) + 1
-                if self.path == "/stall.jpg":
-                    server.release.wait(2.0)  # longer than the client's timeout, but bounded
-                    return
-                if self.path not in ("/good.jpg", "/cut.jpg", "/trickle.jpg"):
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(server.body)))
-                self.end_headers()
-                if self.path == "/cut.jpg":
-                    self.wfile.write(server.body[: len(server.body) // 2])
-                elif self.path == "/trickle.jpg":
-                    for i in range(len(server.body)):
-                        if server.release.wait(0.2):
-                            return
-                        self.wfile.write(server.body[i : i + 1])
-                        self.wfile.flush()
-                else:
-                    self.wfile.write(server.body)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def entry(self, name: str, path: str, body: bytes | None = None) -> dict:
-        body = self.body if body is None else body
-        return {
-            "name": name,
-            "url": f"{self.url}/{path}",
-            "sha256": hashlib.sha256(body).hexdigest(),
-            "size": len(body),
-            "title": "test image",
-            "licence": "CC0",
-            "credit": "test",
-        }
-
-    def close(self):
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+BODY = _jpeg_bytes()  # what the server's good.jpg, cut.jpg and trickle.jpg hold
 
 
 @pytest.fixture
-def server():
-    s = _Server(_jpeg_bytes())
-    yield s
-    s.close()
+def server(loopback_server) -> LoopbackServer:
+    """/good.jpg, /cut.jpg (half the body), /stall.jpg (2 s), /trickle.jpg (a byte every 0.2 s); others 404."""
+    return loopback_server(
+        {
+            "/good.jpg": BODY,
+            "/cut.jpg": Route(BODY, cut=True),
+            "/stall.jpg": Route(BODY, stall=2.0),  # longer than the client's timeout, but bounded
+            "/trickle.jpg": Route(BODY, trickle=0.2),
+        }
+    )
+
+
+def _entry(server: LoopbackServer, name: str, path: str) -> dict:
+    """A registry entry for ``path`` on ``server``, pinned to :data:`BODY`."""
+    return {
+        "name": name,
+        "url": server.url(path),
+        "sha256": hashlib.sha256(BODY).hexdigest(),
+        "size": len(BODY),
+        "title": "test image",
+        "licence": "CC0",
+        "credit": "test",
+    }
 
 
 def _leftovers(cache: Path) -> list[str]:
@@ -243,43 +207,43 @@ def _leftovers(cache: Path) -> list[str]:
 
 
 def test_fetch_downloads_verifies_and_never_refetches(server, _private_cache):
-    reg = {"good": server.entry("good", "good.jpg")}
+    reg = {"good": _entry(server, "good", "good.jpg")}
     path = fetch("good", registry=reg)
     assert path.parent == _private_cache / "paintings" and path.name == "good.jpg"
-    assert path.read_bytes() == server.body
+    assert path.read_bytes() == BODY
     assert fetch("good", registry=reg) == path
     assert server.hits == {"/good.jpg": 1}  # the second call used the verified cache
     assert _leftovers(_private_cache) == ["good.jpg"]  # no temporary files
 
 
 def test_fetch_replaces_a_corrupt_cached_file(server, _private_cache):
-    reg = {"good": server.entry("good", "good.jpg")}
+    reg = {"good": _entry(server, "good", "good.jpg")}
     (_private_cache / "paintings").mkdir(parents=True)
     (_private_cache / "paintings" / "good.jpg").write_bytes(b"garbage")
     with pytest.warns(UserWarning, match="does not match its pinned sha256"):
         path = fetch("good", registry=reg)
-    assert path.read_bytes() == server.body and server.hits == {"/good.jpg": 1}
+    assert path.read_bytes() == BODY and server.hits == {"/good.jpg": 1}
 
 
 def test_fetch_wrong_hash_deletes_and_explains(server, _private_cache):
-    entry = server.entry("bad", "good.jpg")
+    entry = _entry(server, "bad", "good.jpg")
     entry["sha256"] = "0" * 64
     with pytest.raises(DownloadError) as e:
         fetch("bad", registry={"bad": entry})
     msg = str(e.value)
-    assert "0" * 64 in msg and hashlib.sha256(server.body).hexdigest() in msg
+    assert "0" * 64 in msg and hashlib.sha256(BODY).hexdigest() in msg
     assert entry["url"] in msg and "deleted" in msg and "waves" in msg
     assert _leftovers(_private_cache) == []
 
 
 def test_fetch_truncated_body_leaves_no_file(server, _private_cache):
     with pytest.raises(DownloadError, match=r"cut off: got \d+ of \d+ bytes"):
-        fetch("cut", registry={"cut": server.entry("cut", "cut.jpg")})
+        fetch("cut", registry={"cut": _entry(server, "cut", "cut.jpg")})
     assert _leftovers(_private_cache) == []
 
 
 def test_fetch_404_names_url_and_status(server, _private_cache):
-    entry = server.entry("gone", "gone.jpg")
+    entry = _entry(server, "gone", "gone.jpg")
     with pytest.raises(DownloadError, match=r"HTTP 404") as e:
         fetch("gone", registry={"gone": entry})
     assert entry["url"] in str(e.value)
@@ -289,7 +253,7 @@ def test_fetch_404_names_url_and_status(server, _private_cache):
 def test_fetch_stall_times_out_quickly(server, _private_cache):
     start = time.perf_counter()
     with pytest.raises(DownloadError, match=r"did not answer within timeout=0.5 s"):
-        fetch("stall", timeout=0.5, registry={"stall": server.entry("stall", "stall.jpg")})
+        fetch("stall", timeout=0.5, registry={"stall": _entry(server, "stall", "stall.jpg")})
     assert time.perf_counter() - start < 1.8
     assert _leftovers(_private_cache) == []
 
@@ -298,13 +262,13 @@ def test_fetch_total_time_is_bounded(server, _private_cache, monkeypatch):
     monkeypatch.setattr(data.download, "_TOTAL_FACTOR", 2.0)  # give up after 2 x 0.5 s in all
     start = time.perf_counter()
     with pytest.raises(DownloadError, match=r"took longer than 1 s"):
-        fetch("slow", timeout=0.5, registry={"slow": server.entry("slow", "trickle.jpg")})
+        fetch("slow", timeout=0.5, registry={"slow": _entry(server, "slow", "trickle.jpg")})
     assert time.perf_counter() - start < 2.5
     assert _leftovers(_private_cache) == []
 
 
 def test_fetch_offline_suggests_alternatives(server, _private_cache):
-    entry = server.entry("starry_night", "good.jpg")
+    entry = _entry(server, "starry_night", "good.jpg")
     server.close()  # nothing listens on the port any more: like being offline
     with pytest.raises(DownloadError) as e:
         fetch("starry_night", timeout=1.0, registry={"starry_night": entry})
@@ -319,7 +283,7 @@ def test_fetch_unknown_name():
 
 
 def test_load_image_fetches_painting_on_demand(server, monkeypatch, _private_cache):
-    reg = {"starry_night": server.entry("starry_night", "good.jpg")}
+    reg = {"starry_night": _entry(server, "starry_night", "good.jpg")}
     monkeypatch.setattr(data.catalogue, "paintings", lambda registry_path=None: reg)
     assert not next(i for i in list_images() if i.name == "starry_night").available_offline
     t = load_image("starry_night")
@@ -337,22 +301,22 @@ def test_download_file_failure_keeps_the_old_file(server, tmp_path):
     target.parent.mkdir()
     target.write_bytes(b"old, still good")
     with pytest.raises(DownloadError, match=r"does not match its pin.*deleted"):
-        data.download.download_file(f"{server.url}/good.jpg", target, sha256="ab" * 32)
+        data.download.download_file(server.url("/good.jpg"), target, sha256="ab" * 32)
     with pytest.raises(DownloadError, match="cut off"):
-        data.download.download_file(f"{server.url}/cut.jpg", target, sha256="ab" * 32)
+        data.download.download_file(server.url("/cut.jpg"), target, sha256="ab" * 32)
     assert target.read_bytes() == b"old, still good"  # a failed download never touches the target
     assert sorted(p.name for p in target.parent.iterdir()) == ["model.bin"]  # no temporary files
 
 
 def test_download_file_accepts_a_hash_prefix_and_honours_the_umask(server, tmp_path):
-    digest = hashlib.sha256(server.body).hexdigest()
+    digest = hashlib.sha256(BODY).hexdigest()
     old = os.umask(0o022)
     try:
-        path = data.download.download_file(f"{server.url}/good.jpg", tmp_path / "x.jpg", sha256=digest[:8])
+        path = data.download.download_file(server.url("/good.jpg"), tmp_path / "x.jpg", sha256=digest[:8])
     finally:
         os.umask(old)
-    assert path.read_bytes() == server.body
+    assert path.read_bytes() == BODY
     assert path.stat().st_mode & 0o777 == 0o644  # like any new file, not mkstemp's 0o600
-    assert data.download.verified(path, digest, len(server.body))
-    assert not data.download.verified(path, digest, len(server.body) + 1)
+    assert data.download.verified(path, digest, len(BODY))
+    assert not data.download.verified(path, digest, len(BODY) + 1)
     assert not data.download.verified(path, ("1" if digest[0] == "0" else "0") + digest[1:])
