@@ -1,16 +1,31 @@
 """nstlib: neural style transfer for teaching (Gatys, Ecker & Bethge 2015, 2016).
 
-The pipeline, one module a stage::
+The pipeline (image -> VGG features -> losses -> optimisation loop -> plot), one module a stage::
 
-    image.py       load_image / save_image: every image is a float32 (1, 3, H, W) tensor in [0, 1]
-    vgg.py         VGG19Features: named layers (relu4_2, relu1_1, ...), ImageNet normalisation inside
-    calibration.py Gatys' normalisation: every filter's mean activation over 9 photos is 1
-    losses.py      gram_matrix, content_loss, style_layer_loss, tv_loss
-    optim.py       make_objective + run_loop = synthesize; balance (the style strength), size_factor
-    defaults.py    the one table of defaults: presets "default" and "paper"
-    transfer.py    transfer, reconstruct_content, reconstruct_style, synthesize_texture
-    receptive.py   receptive-field table and effective receptive fields
-    plot.py        image grids and per-layer loss curves
+    config.py       every environment variable (NSTLIB_WEIGHTS, NSTLIB_QUICK, ...) and the device
+    io.py           load_image / save_image / to_display: every image is a float32 (1, 3, H, W) in [0, 1]
+    data/           images to experiment with: catalogue, procedural styles, one checked downloader
+    vgg.py          VGG19Features: Gatys' layer names, ImageNet normalisation, truncation, layer shapes
+    weights.py      where the filters come from: ImageNet download, a state-dict file, seeded random
+    calibration.py  Gatys' normalisation: every filter's mean activation over 9 photos is 1
+    speed.py        opt-in speed machinery (bf16 backward, channels-last, fast Gram); not needed to read
+    losses.py       gram_matrix, content_loss, style_layer_loss, tv_loss
+    synthesis.py    make_objective + run_loop = synthesize; balance (the style strength), size_factor
+    defaults.py     the one table of defaults: presets "default" and "paper"
+    experiments.py  transfer, reconstruct_content, reconstruct_style, synthesize_texture
+    multiscale.py   random multi-scale filters for offline textures (Ustyuzhaninov et al. 2017)
+    control.py      colour, scale and spatial control (Gatys et al. 2017)
+    receptive.py    receptive-field table and effective receptive fields
+    analysis.py     computations behind notebooks 01-03: what a layer is, sees and keeps
+    viz.py          all plotting: image grids, loss curves, receptive fields, feature maps
+    table.py        one printable table (text and HTML) for the analysis results
+    widgets/        the notebooks' interactive panels on one run-panel base (ipywidgets)
+    grading/        the auto-graded exercises: a small core plus checks written as data
+    assignments.py  student notebooks from the instructor masters (nbgrader-compatible)
+    cli.py          python -m nstlib demo | transfer CONTENT STYLE -o OUT.png
+
+Old module names (``nstlib.image``, ``nstlib.plot``, ``nstlib.explore``, ``nstlib.optim``, the module
+``nstlib.transfer``) still work for one version, with a DeprecationWarning.
 """
 
 from .config import default_device, quick_mode
