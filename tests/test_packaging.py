@@ -164,7 +164,14 @@ sys.meta_path.insert(0, Hide())
 
 
 def _run_hidden(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NSTLIB_WEIGHTS": "random", "NSTLIB_CACHE": str(tmp_path / "cache"), "MPLBACKEND": "Agg"}
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)  # this checkout
+    env = {
+        **os.environ,
+        "NSTLIB_WEIGHTS": "random",
+        "NSTLIB_CACHE": str(tmp_path / "cache"),
+        "MPLBACKEND": "Agg",
+        "PYTHONPATH": pythonpath,
+    }
     return subprocess.run(
         [sys.executable, "-c", HIDE + code], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300
     )
