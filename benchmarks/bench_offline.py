@@ -37,9 +37,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import nstlib  # noqa: E402
 from _common import print_machine  # noqa: E402
 from bench_balance import gram_features  # noqa: E402
+
+import nstlib  # noqa: E402
 
 LAYERS = ("conv2_2", "conv3_2", "conv4_2", "conv5_2")
 TARGETS = {"conv2_2": 0.9, "conv3_2": 0.6, "conv4_2": 0.3}
@@ -98,13 +99,16 @@ def content_table(photos: list[str], px: int, steps: int, poolings: list[str]) -
             row, seconds = [], []
             for layer in LAYERS:
                 t = time.perf_counter()
-                res = nstlib.reconstruct_content(img, layer, size=None, steps=steps, weights="random",
-                                                 pooling=pooling, progress=False)
+                res = nstlib.reconstruct_content(
+                    img, layer, size=None, steps=steps, weights="random", pooling=pooling, progress=False
+                )
                 seconds.append(time.perf_counter() - t)
                 row.append(ssim(res.image, img))
                 images[(photo, pooling, layer)] = res.image
-            print(f"| {photo} | {pooling} | " + " | ".join(f"{v:.2f}" for v in row)
-                  + f" | {np.mean(seconds):.1f} |", flush=True)
+            print(
+                f"| {photo} | {pooling} | " + " | ".join(f"{v:.2f}" for v in row) + f" | {np.mean(seconds):.1f} |",
+                flush=True,
+            )
         images[(photo, "photo", "")] = img
     print("targets (issue 13): " + ", ".join(f"{k} >= {v}" for k, v in TARGETS.items()))
     return images
@@ -124,8 +128,11 @@ def texture_table(sources: list[str], px: int, steps: int, save: Path | None = N
             seconds = time.perf_counter() - t
             fig = texture_figures(res.image, src)
             images[(name, model)] = res.image
-            print(f"| {name} | {model} | {fig['gram']:.2f} | {fig['coarse']:.2f} | {fig['spectrum']:.2f} "
-                  f"| {seconds:.0f} |", flush=True)
+            print(
+                f"| {name} | {model} | {fig['gram']:.2f} | {fig['coarse']:.2f} | {fig['spectrum']:.2f} "
+                f"| {seconds:.0f} |",
+                flush=True,
+            )
             if save is not None:
                 save.mkdir(parents=True, exist_ok=True)
                 torch.save({"source": src, "result": res.image}, save / f"{name}_{model}.pt")
@@ -175,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip != "content":
         content_table(photos, args.quick_px, args.quick_steps, ["max", "auto"])
         images = content_table(photos, args.px, args.steps, ["max", "auto"])
-        rows = [[images[(ph, "photo", "")]] + [images[(ph, pool, layer)] for layer in LAYERS]
-                for ph in photos for pool in ("max", "auto")]
+        rows = [
+            [images[(ph, "photo", "")]] + [images[(ph, pool, layer)] for layer in LAYERS]
+            for ph in photos
+            for pool in ("max", "auto")
+        ]
         names = [f"{ph}, {pool}" for ph in photos for pool in ("max", "auto")]
         save_grid(rows, ["photo", *LAYERS], names, args.recon_grid)
     if args.skip != "textures":

@@ -17,10 +17,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .defaults import CONTENT_LAYERS, STYLE_LAYERS, TEXTURE_LAYERS, Preset, preset as get_preset
+from .defaults import CONTENT_LAYERS, STYLE_LAYERS, TEXTURE_LAYERS, Preset
+from .defaults import preset as get_preset
 from .io import load_image
-from .synthesis import SynthesisResult, content_targets, style_targets, synthesize
 from .multiscale import MultiScaleTextures
+from .synthesis import SynthesisResult, content_targets, style_targets, synthesize
 from .vgg import VGG19Features
 from .weights import resolve_weights
 
@@ -78,9 +79,11 @@ def _texture_note() -> None:
     global _TEXTURE_NOTE_SHOWN
     if not _TEXTURE_NOTE_SHOWN:
         _TEXTURE_NOTE_SHOWN = True
-        print("nstlib: the VGG-19 weights are random, and a random VGG-19 synthesises noise, not textures; "
-              "textures use the random multi-scale filter model instead (one layer of filters of 3-55 px, "
-              "Ustyuzhaninov et al. 2017). With the trained network they use VGG-19 (model='vgg' forces it).")
+        print(
+            "nstlib: the VGG-19 weights are random, and a random VGG-19 synthesises noise, not textures; "
+            "textures use the random multi-scale filter model instead (one layer of filters of 3-55 px, "
+            "Ustyuzhaninov et al. 2017). With the trained network they use VGG-19 (model='vgg' forces it)."
+        )
 
 
 def _load(source: Image, size: int | tuple[int, int] | None, default: int) -> Tensor:
@@ -94,7 +97,9 @@ def _load(source: Image, size: int | tuple[int, int] | None, default: int) -> Te
     return img
 
 
-def _layer_weights(layers: Mapping[str, float] | Sequence[str] | str | None, default: Mapping[str, float]) -> dict[str, float]:
+def _layer_weights(
+    layers: Mapping[str, float] | Sequence[str] | str | None, default: Mapping[str, float]
+) -> dict[str, float]:
     """{name: weight} from a dict, a list of names (equal weights summing to 1) or one name."""
     if layers is None:
         return dict(default)
@@ -214,7 +219,7 @@ def transfer(
     content_img = _load(content, size, p.size).to(enc.device)
     out_hw = (int(content_img.shape[-2]), int(content_img.shape[-1]))
 
-    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    styles: list[Image] = list(style) if isinstance(style, (list, tuple)) else [style]
     blend = _blend_weights(style_blend, len(styles))
     base = style_size if style_size is not None else max(out_hw)
     if isinstance(base, int):
@@ -279,8 +284,9 @@ def transfer(
             )
         small = _resize(target_content, coarse_to_fine)
         coarse = run(small, init, steps)
-        start = torch.nn.functional.interpolate(coarse.image.to(enc.device), size=out_hw, mode="bicubic",
-                                                align_corners=False).clamp(0, 1)
+        start = torch.nn.functional.interpolate(
+            coarse.image.to(enc.device), size=out_hw, mode="bicubic", align_corners=False
+        ).clamp(0, 1)
         result = run(target_content, start, fine_steps or max(1, steps // 3))
     else:
         result = run(target_content, init, steps)
@@ -290,8 +296,15 @@ def transfer(
         iq = rgb_to_yiq(content_img.cpu())[:, 1:]  # (1, 2, H, W) the content's chrominance
         result.image = yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0.0, 1.0)
     result.info.update(
-        style_sizes=[tuple(s.shape[-2:]) for s in style_imgs], style_blend=blend, preserve_color=preserve_color,
-        preset=p.name, pooling=pooling, line_search=line_search, layer_balance=layer_balance, init=init if isinstance(init, str) else "tensor", steps=steps,
+        style_sizes=[tuple(s.shape[-2:]) for s in style_imgs],
+        style_blend=blend,
+        preserve_color=preserve_color,
+        preset=p.name,
+        pooling=pooling,
+        line_search=line_search,
+        layer_balance=layer_balance,
+        init=init if isinstance(init, str) else "tensor",
+        steps=steps,
     )
     if coarse is not None:
         result.info["coarse_result"] = coarse
@@ -314,7 +327,22 @@ def _resize(img: Tensor, longer: int) -> Tensor:
     h, w = img.shape[-2:]
     scale = longer / max(h, w)
     hw = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return torch.nn.functional.interpolate(img, size=hw, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    return torch.nn.functional.interpolate(img, size=hw, mode="bilinear", antialias=True, align_corners=False).clamp(
+        0, 1
+    )
+
+
+def _encoder_and_image(
+    image: Image,
+    size: int | tuple[int, int] | None,
+    weights: str | os.PathLike,
+    pooling: str,
+    encoder: VGG19Features | None,
+) -> tuple[VGG19Features, Tensor, tuple[int, int]]:
+    """The encoder of a reconstruction, the photo on its device and the photo's (H, W)."""
+    enc = encoder or get_encoder(weights, pooling)
+    img = load_image(image, size=size).to(enc.device)
+    return enc, img, (int(img.shape[-2]), int(img.shape[-1]))
 
 
 def reconstruct_content(
@@ -335,12 +363,19 @@ def reconstruct_content(
 
     ``pooling="auto"`` uses average pooling when the weights are random (see :func:`get_encoder`).
     """
-    enc = encoder or get_encoder(weights, pooling)
-    img = load_image(image, size=size).to(enc.device)
+    enc, img, hw = _encoder_and_image(image, size, weights, pooling, encoder)
     return synthesize(
-        enc, content_targets=content_targets(enc, img, [layer]), content_layers={layer: 1.0},
-        style_weight=0.0, init="noise", size=tuple(img.shape[-2:]), optimizer=optimizer, steps=steps,
-        seed=seed, progress=progress, callback=callback,
+        enc,
+        content_targets=content_targets(enc, img, [layer]),
+        content_layers={layer: 1.0},
+        style_weight=0.0,
+        init="noise",
+        size=hw,
+        optimizer=optimizer,
+        steps=steps,
+        seed=seed,
+        progress=progress,
+        callback=callback,
     )
 
 
@@ -362,13 +397,21 @@ def reconstruct_style(
 
     ``pooling="auto"`` uses average pooling when the weights are random (see :func:`get_encoder`).
     """
-    enc = encoder or get_encoder(weights, pooling)
-    img = load_image(image, size=size).to(enc.device)
+    enc, img, hw = _encoder_and_image(image, size, weights, pooling, encoder)
     sl = _layer_weights(layers, {})
     return synthesize(
-        enc, style_targets=style_targets(enc, img, list(sl)), style_layers=sl, content_weight=0.0,
-        style_weight=1.0, init="noise", size=tuple(img.shape[-2:]), optimizer=optimizer, steps=steps,
-        seed=seed, progress=progress, callback=callback,
+        enc,
+        style_targets=style_targets(enc, img, list(sl)),
+        style_layers=sl,
+        content_weight=0.0,
+        style_weight=1.0,
+        init="noise",
+        size=hw,
+        optimizer=optimizer,
+        steps=steps,
+        seed=seed,
+        progress=progress,
+        callback=callback,
     )
 
 
@@ -405,8 +448,10 @@ def synthesize_texture(
     if isinstance(encoder, MultiScaleTextures):
         model = "multiscale"
     elif model == "multiscale" and encoder is not None:
-        raise ValueError("model='multiscale' uses its own random filters: leave encoder=None "
-                         "(or pass encoder=nstlib.multiscale.MultiScaleTextures(...))")
+        raise ValueError(
+            "model='multiscale' uses its own random filters: leave encoder=None "
+            "(or pass encoder=nstlib.multiscale.MultiScaleTextures(...))"
+        )
     if model == "auto":
         vgg = encoder or get_encoder(weights, pooling)
         model = "multiscale" if vgg.is_random and layers is None else "vgg"
@@ -431,9 +476,19 @@ def synthesize_texture(
             layers = TEXTURE_LAYERS
     sl = _layer_weights(layers, {})
     result = synthesize(
-        enc, style_targets=style_targets(enc, src, list(sl), output_size=out_hw), style_layers=sl,
-        content_weight=0.0, style_weight=1.0, layer_balance=isinstance(enc, MultiScaleTextures), init="noise",
-        size=out_hw, optimizer=optimizer, steps=steps, seed=seed, progress=progress, callback=callback,
+        enc,
+        style_targets=style_targets(enc, src, list(sl), output_size=out_hw),
+        style_layers=sl,
+        content_weight=0.0,
+        style_weight=1.0,
+        layer_balance=isinstance(enc, MultiScaleTextures),
+        init="noise",
+        size=out_hw,
+        optimizer=optimizer,
+        steps=steps,
+        seed=seed,
+        progress=progress,
+        callback=callback,
     )
     result.info["texture_model"] = model
     return result

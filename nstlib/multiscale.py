@@ -8,19 +8,20 @@ rival those of the trained VGG-19. What matters is the non-linearity and the ran
 training do not.
 
 Here: :data:`SCALES` = 3, 5, 7, 11, 15, 23, 37 and 55 px as in the paper's multi-scale model, but
-:data:`MAPS` = 32 filters each (256 maps) instead of the paper's 128 (1,024 maps): four times
+:data:`MAPS` = 32 filters each (256 maps) instead of the paper's 1,024 maps in all: four times
 cheaper (0.8 s instead of 3 s per loss + gradient at 128 px on a loaded 2-core CPU), and the
-textures of ``benchmarks/bench_offline.py`` already show the sources' structure with 32. Every filter is drawn from a seeded normal
-distribution, standardised on 1/f noise (pre-activation mean 0, spread 1, as nstlib's random VGG
-filters) and rescaled as Gatys et al. normalise VGG-19: mean post-ReLU activation 1. The large
-filters are applied in Fourier space (``torch.fft``): one product per frequency instead of 55 x 55
-multiplications per pixel, so the model costs about as much as a small VGG at 128 px. The
-convolution is circular, so the synthesised textures tile seamlessly.
+textures of ``benchmarks/bench_offline.py`` already show the sources' structure with 32.
 
-It has the interface of :class:`nstlib.vgg.VGG19Features` that :mod:`nstlib.optim` uses (named
+Every filter is drawn from a seeded normal distribution, standardised on 1/f noise (pre-activation
+mean 0, spread 1, as nstlib's random VGG filters) and rescaled as Gatys et al. normalise VGG-19:
+mean post-ReLU activation 1. The large filters are applied in Fourier space (``torch.fft``): one
+product per frequency instead of 55 x 55 multiplications per pixel, so the model costs about as much
+as a small VGG at 128 px. The convolution is circular, so the synthesised textures tile seamlessly.
+
+It has the interface of :class:`nstlib.vgg.VGG19Features` that :mod:`nstlib.synthesis` uses (named
 layers ``"k3"`` ... ``"k55"``, images in [0, 1], ``check_layers`` / ``check_size``), so
 ``synthesize(MultiScaleTextures(), style_targets=...)`` and ``synthesize_texture(...,
-encoder="multiscale")`` run the same loop and the same losses.
+model="multiscale")`` run the same loop and the same losses.
 """
 
 from __future__ import annotations
@@ -77,8 +78,12 @@ class MultiScaleTextures(nn.Module):
         feats = net(img, ["k3", "k55"])  # {"k3": (1, 32, H, W), "k55": (1, 32, H, W)}
     """
 
-    def __init__(self, scales: Sequence[int] = SCALES, maps: int = MAPS, seed: int = 0,
-                 device: str | torch.device | None = None) -> None:
+    mean: Tensor
+    std: Tensor
+
+    def __init__(
+        self, scales: Sequence[int] = SCALES, maps: int = MAPS, seed: int = 0, device: str | torch.device | None = None
+    ) -> None:
         super().__init__()
         from .config import default_device
 
@@ -114,8 +119,10 @@ class MultiScaleTextures(nn.Module):
         layers = [layers] if isinstance(layers, str) else list(layers)
         bad = [name for name in layers if name not in self.layer_names]
         if bad:
-            raise ValueError(f"unknown layer name(s) {bad} of the multi-scale texture model; valid names are: "
-                             f"{', '.join(self.layer_names)} (filter sizes in px)")
+            raise ValueError(
+                f"unknown layer name(s) {bad} of the multi-scale texture model; valid names are: "
+                f"{', '.join(self.layer_names)} (filter sizes in px)"
+            )
         return layers
 
     def check_size(self, height: int, width: int, layers: Sequence[str]) -> None:
@@ -124,8 +131,10 @@ class MultiScaleTextures(nn.Module):
             return
         need = self.min_size(layers)
         if min(height, width) < need:
-            raise ValueError(f"image of {height}x{width} px is too small for layer k{need} ({need} px filters); "
-                             f"use an image of at least {need} px or the layers {layers_for(height, width, self.scales)}")
+            raise ValueError(
+                f"image of {height}x{width} px is too small for layer k{need} ({need} px filters); "
+                f"use an image of at least {need} px or the layers {layers_for(height, width, self.scales)}"
+            )
 
     @staticmethod
     def layer_shape(layer: str, height: int, width: int) -> tuple[int, int]:

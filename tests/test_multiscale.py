@@ -20,7 +20,9 @@ def net() -> MultiScaleTextures:
 def test_fourier_filters_equal_a_circular_conv2d(net):
     x = torch.rand(2, 3, 20, 27, generator=torch.Generator().manual_seed(3))
     out = net(x, ["k3", "k7", "k15"])
-    xn = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    xn = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(
+        1, 3, 1, 1
+    )
     for k in (3, 7, 15):
         w, b = getattr(net, f"weight_k{k}"), getattr(net, f"bias_k{k}")
         ref = F.relu(F.conv2d(F.pad(xn, (k // 2,) * 4, mode="circular"), w, b))  # torch's own convolution
@@ -65,7 +67,10 @@ def test_random_weights_use_the_multiscale_model_and_say_so(capsys, monkeypatch)
     res = nstlib.synthesize_texture(src, ["conv1_1", "pool1"], size=32, steps=1, weights="random", progress=False)
     assert res.info["texture_model"] == "vgg"
     res = nstlib.synthesize_texture(src, size=32, steps=1, weights="random", model="vgg", progress=False)
-    assert (res.info["texture_model"], list(res.style_layer_weights)) == ("vgg", list(nstlib.experiments.TEXTURE_LAYERS))
+    assert (res.info["texture_model"], list(res.style_layer_weights)) == (
+        "vgg",
+        list(nstlib.experiments.TEXTURE_LAYERS),
+    )
     with pytest.raises(ValueError, match="model must be"):
         nstlib.synthesize_texture(src, size=32, steps=1, model="wavelets")
 
