@@ -20,19 +20,20 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from . import speed
 from .losses import content_loss, style_layer_loss, tv_loss
-from .vgg import VGG19Features, layer_shape
+from .vgg import layer_shape
 
 __all__ = [
     "synthesize",
+    "Encoder",
     "run_loop",
     "make_objective",
     "Objective",
@@ -49,15 +50,33 @@ __all__ = [
 Callback = Callable[[int, Tensor, dict[str, float]], Any]
 
 
+class Encoder(Protocol):
+    """What the loop needs of a feature extractor (:class:`nstlib.vgg.VGG19Features` and the offline
+    texture model :class:`nstlib.multiscale.MultiScaleTextures` both are one)."""
+
+    device: torch.device
+    channels_last: bool
+    weights_source: str
+    precision: str
+
+    def __call__(
+        self, x: Tensor, layers: Sequence[str] | str, *, fast_layout: bool = False
+    ) -> dict[str, Tensor]: ...  # {layer: (B, N_l, H_l, W_l)}
+
+    def check_layers(self, layers: Iterable[str] | str) -> list[str]: ...
+
+    def check_size(self, height: int, width: int, layers: Sequence[str]) -> None: ...
+
+
 @torch.no_grad()
-def content_targets(encoder: VGG19Features, image: Tensor, layers: list[str] | tuple[str, ...]) -> dict[str, Tensor]:
+def content_targets(encoder: Encoder, image: Tensor, layers: list[str] | tuple[str, ...]) -> dict[str, Tensor]:
     """Content representation P^l of ``image`` (1, 3, H, W) at each layer: {layer: (1, N_l, H_l, W_l)}."""
     return {name: f.detach() for name, f in encoder(image, list(layers)).items()}
 
 
 @torch.no_grad()
 def style_targets(
-    encoder: VGG19Features,
+    encoder: Encoder,
     image: Tensor,
     layers: list[str] | tuple[str, ...],
     output_size: tuple[int, int] | None = None,
@@ -234,7 +253,7 @@ class Objective:
     ``total.backward()`` on; :func:`synthesize` is the library's loop.
     """
 
-    encoder: VGG19Features
+    encoder: Encoder
     content_targets: dict[str, Tensor]
     style_targets: dict[str, Tensor]
     weights: dict[str, float]
@@ -357,7 +376,7 @@ def balance(objective: Objective, x_ref: Tensor, strength: float, beta: float = 
 
 
 def synthesize(
-    encoder: VGG19Features,
+    encoder: Encoder,
     *,
     content_targets: Mapping[str, Tensor] | None = None,
     style_targets: Mapping[str, Tensor] | None = None,
@@ -387,7 +406,7 @@ def synthesize(
     """Optimise an image's pixels to match content and style targets (Gatys et al. 2016).
 
     Args:
-        encoder: the frozen feature extractor (:class:`VGG19Features`).
+        encoder: the frozen feature extractor (:class:`nstlib.vgg.VGG19Features`, or any :class:`Encoder`).
         content_targets: {layer: P^l (1, N_l, H_l, W_l)} from :func:`content_targets`.
         style_targets: {layer: A^l (1, N_l, N_l)} from :func:`style_targets`.
         content_layers: {layer: wc_l}; default 1 for every content target.
@@ -493,7 +512,7 @@ def synthesize(
 
 
 def make_objective(
-    encoder: VGG19Features,
+    encoder: Encoder,
     *,
     content_targets: Mapping[str, Tensor],
     style_targets: Mapping[str, Tensor],
