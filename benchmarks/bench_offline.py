@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--px", type=int, default=128)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--quick-px", type=int, default=48, help="notebook 02's quick-mode size")
-    p.add_argument("--quick-steps", type=int, default=10, help="notebook 02's quick-mode evaluations")
+    p.add_argument("--quick-steps", type=int, default=30, help="notebook 02's quick-mode evaluations")
     p.add_argument("--textures", default="brick,gravel,brush_strokes,mosaic")
     p.add_argument("--tex-px", type=int, default=96)
     p.add_argument("--tex-steps", type=int, default=200)

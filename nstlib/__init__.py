@@ -10,7 +10,8 @@ The pipeline (image -> VGG features -> losses -> optimisation loop -> plot), one
     calibration.py  Gatys' normalisation: every filter's mean activation over 9 photos is 1
     speed.py        opt-in speed machinery (bf16 backward, channels-last, fast Gram); not needed to read
     losses.py       gram_matrix, content_loss, style_layer_loss, tv_loss
-    synthesis.py    make_objective + run_loop = synthesize; balance (the style strength), size_factor
+    objective.py    the weighted terms as a function of the image: make_objective, balance (strength), size_factor
+    synthesis.py    run_loop (the one optimisation loop) + make_objective = synthesize
     defaults.py     the one table of defaults: presets "default" and "paper"
     experiments.py  transfer, reconstruct_content, reconstruct_style, synthesize_texture
     multiscale.py   random multi-scale filters for offline textures (Ustyuzhaninov et al. 2017)
