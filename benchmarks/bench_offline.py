@@ -2,8 +2,9 @@
 
 Content: for three built-in photos, ``nstlib.reconstruct_content`` from white noise at conv2_2,
 conv3_2, conv4_2 and conv5_2 with random weights; the figure is the SSIM to the photo
-(scikit-image, colour, data range 1). Rows: ``pooling="max"`` (nstlib before) and ``"auto"``
-(average pooling for random weights, the library's default now), at the benchmark's size and at
+(scikit-image, colour, data range 1). Rows: "max" = max pooling from white noise (nstlib before)
+and "auto" = the library's defaults now for random weights (``pooling="auto"``: average pooling;
+``init="auto"``: the white noise turned down to mid-grey +- 5 %), at the benchmark's size and at
 notebook 02's quick settings.
 
 Textures: for two texture photos and two painting-like images, ``nstlib.synthesize_texture`` with
@@ -99,8 +100,9 @@ def content_table(photos: list[str], px: int, steps: int, poolings: list[str]) -
             row, seconds = [], []
             for layer in LAYERS:
                 t = time.perf_counter()
+                init = "noise" if pooling == "max" else "auto"  # before: white noise; now: the library's default
                 res = nstlib.reconstruct_content(
-                    img, layer, size=None, steps=steps, weights="random", pooling=pooling, progress=False
+                    img, layer, size=None, steps=steps, weights="random", pooling=pooling, init=init, progress=False
                 )
                 seconds.append(time.perf_counter() - t)
                 row.append(ssim(res.image, img))

@@ -221,7 +221,9 @@ def synthesize(
             instead of using ``style_layers``' values.
         tv_weight: factor of :func:`tv_loss`.
         init: "content" (start from ``content_image``), "noise" (seeded uniform white noise of
-            ``size`` or the content image's size) or a (1, 3, H, W) tensor in [0, 1].
+            ``size`` or the content image's size), "quiet" (the same noise scaled to mid-grey
+            +- 5 %: what the loss cannot see stays grey instead of noise) or a (1, 3, H, W)
+            tensor in [0, 1].
         optimizer: "lbfgs" (Gatys' choice) or "adam".
         steps: number of loss evaluations (the same budget for both optimisers).
         lr: step size (default 1 for L-BFGS, 0.02 for Adam).
@@ -441,6 +443,10 @@ def _check_strength(value: object) -> float:
     return s
 
 
+#: amplitude of init="quiet": the white noise scaled by 0.1 around mid-grey
+QUIET = 0.1
+
+
 def _initial_image(init: str | Tensor, content_image: Tensor | None, size: tuple[int, int] | None, seed: int) -> Tensor:
     if isinstance(init, Tensor):
         from .io import check_image
@@ -450,14 +456,15 @@ def _initial_image(init: str | Tensor, content_image: Tensor | None, size: tuple
         if content_image is None:
             raise ValueError("init='content' needs a content image; pass content_image= or use init='noise'")
         return content_image.detach().clone().float()
-    if init == "noise":
+    if init in ("noise", "quiet"):
         if size is None:
             if content_image is None:
-                raise ValueError("init='noise' needs the output size: pass size=(H, W) or a content image")
+                raise ValueError(f"init={init!r} needs the output size: pass size=(H, W) or a content image")
             size = (content_image.shape[-2], content_image.shape[-1])
         gen = torch.Generator().manual_seed(seed)
-        return torch.rand(1, 3, *size, generator=gen)
-    raise ValueError(f"unknown init {init!r}: use 'content', 'noise' or a (1, 3, H, W) tensor in [0, 1]")
+        noise = torch.rand(1, 3, *size, generator=gen)  # (1, 3, H, W) in [0, 1)
+        return noise if init == "noise" else 0.5 + QUIET * (noise - 0.5)  # the same noise, turned down
+    raise ValueError(f"unknown init {init!r}: use 'content', 'noise', 'quiet' or a (1, 3, H, W) tensor in [0, 1]")
 
 
 def _progress_bar(total: int, enabled: bool):
