@@ -8,8 +8,7 @@ keep working here for one version, each with a :class:`DeprecationWarning` namin
 
 from __future__ import annotations
 
-import importlib
-import warnings
+from ._moved import forwarder
 
 #: {old name: new module} for every public name this module had.
 _MOVED = {
@@ -45,17 +44,4 @@ _MOVED = {
 __all__ = list(_MOVED)
 
 
-def __getattr__(name: str):
-    if name not in _MOVED:
-        raise AttributeError(f"module 'nstlib.explore' has no attribute {name!r}")
-    new = _MOVED[name]
-    warnings.warn(
-        f"nstlib.explore.{name} moved to {new}.{name}; nstlib.explore goes away in the next version",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(importlib.import_module(new), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MOVED])
+__getattr__, __dir__ = forwarder("nstlib.explore", _MOVED)

@@ -6,27 +6,12 @@
 
 from __future__ import annotations
 
-import warnings
-from typing import Any
+from ._moved import forwarder
 
-from . import io as _io
-
-_MOVED = frozenset(  # the public names of the old module
-    {"ImageError", "ImageNotFoundError", "MAX_SIDE", "load_image", "save_image", "check_image", "to_pil", "to_numpy"}
+#: the public names of the old module, all in nstlib.io now
+_MOVED = dict.fromkeys(
+    ["ImageError", "ImageNotFoundError", "MAX_SIDE", "load_image", "save_image", "check_image", "to_pil", "to_numpy"],
+    "nstlib.io",
 )
 
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        warnings.warn(
-            f"nstlib.image.{name} moved to nstlib.io.{name}; nstlib.image will be removed in the "
-            f"next version. Use `from nstlib.io import {name}`.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(_io, name)
-    raise AttributeError(f"module 'nstlib.image' has no attribute {name!r} (it moved to nstlib.io)")
-
-
-def __dir__() -> list[str]:
-    return sorted(_MOVED)
+__getattr__, __dir__ = forwarder(__name__, _MOVED)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ._moved import forwarder
+
 __all__ = ["gram_matrix", "content_loss", "style_layer_loss", "tv_loss"]
 
 
@@ -99,17 +101,4 @@ def tv_loss(img: Tensor) -> Tensor:
 
 
 # Names that moved in the restructure (issue 15): they keep working from here for one version.
-def __getattr__(name: str):
-    if name == "feature_matrix":
-        import warnings
-
-        from . import speed
-
-        warnings.warn(
-            "nstlib.losses.feature_matrix moved to nstlib.speed.feature_matrix; the old name goes "
-            "away in the next version",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return speed.feature_matrix
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, _ = forwarder(__name__, {"feature_matrix": "nstlib.speed"})  # moved in this version

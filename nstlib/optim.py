@@ -1,4 +1,4 @@
-"""Deprecated name of :mod:`nstlib.synthesis` (the objective and the one optimisation loop).
+"""Deprecated name of :mod:`nstlib.synthesis` (the loop) and :mod:`nstlib.objective` (the terms).
 
 ``nstlib.optim.X`` keeps working for one version with a :class:`DeprecationWarning`; import
 ``nstlib.synthesis.X`` (or ``nstlib.X``) instead.
@@ -6,21 +6,10 @@
 
 from __future__ import annotations
 
-import warnings
-from typing import Any
+from . import synthesis
+from ._moved import forwarder
 
-from . import synthesis as _new
+#: every public name the old module had, all importable from nstlib.synthesis now
+_OLD = [*synthesis.__all__, "RESTART_PATIENCE", "NONFINITE_HINT", "LossFn", "Callback"]
 
-
-def __getattr__(name: str) -> Any:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    value = getattr(_new, name)  # AttributeError for names that never existed
-    warnings.warn(
-        f"nstlib.optim is now nstlib.synthesis: use nstlib.synthesis.{name}", DeprecationWarning, stacklevel=2
-    )
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(_new.__all__)
+__getattr__, __dir__ = forwarder(__name__, dict.fromkeys(_OLD, "nstlib.synthesis"))

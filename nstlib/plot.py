@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-import importlib
-import warnings
+from ._moved import forwarder
 
 #: {old name: new module}
 _MOVED = {"show_images": "nstlib.viz", "plot_losses": "nstlib.viz", "to_display": "nstlib.io"}
@@ -14,17 +13,4 @@ _MOVED = {"show_images": "nstlib.viz", "plot_losses": "nstlib.viz", "to_display"
 __all__ = list(_MOVED)
 
 
-def __getattr__(name: str):
-    if name not in _MOVED:
-        raise AttributeError(f"module 'nstlib.plot' has no attribute {name!r}")
-    new = _MOVED[name]
-    warnings.warn(
-        f"nstlib.plot.{name} moved to {new}.{name}; nstlib.plot goes away in the next version",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(importlib.import_module(new), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MOVED])
+__getattr__, __dir__ = forwarder("nstlib.plot", _MOVED)

@@ -26,7 +26,6 @@ no feature value.
 from __future__ import annotations
 
 import os
-import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import speed
+from ._moved import forwarder
 from .weights import load_torchvision_state_dict_, load_weights_, resolve_weights
 
 __all__ = [
@@ -316,27 +316,14 @@ class VGG19Features(nn.Module):
 
 # Names that moved in the restructure (issue 15): they keep working from here for one version.
 _MOVED = {
-    "native_bf16": ("nstlib.speed", "native_bf16"),
-    "_Bf16BackwardConv": ("nstlib.speed", "Bf16BackwardConv"),
-    "WeightsError": ("nstlib.weights", "WeightsError"),
-    "IMAGENET_URL": ("nstlib.weights", "IMAGENET_URL"),
-    "_imagenet_url": ("nstlib.weights", "imagenet_url"),
-    "_imagenet_cache_file": ("nstlib.weights", "imagenet_cache_file"),
-    "_download_imagenet": ("nstlib.weights", "download_imagenet"),
-    "_pink_noise": ("nstlib.weights", "pink_noise"),
-    "_resolve_weights": ("nstlib.weights", "resolve_weights"),
+    "native_bf16": "nstlib.speed",
+    "_Bf16BackwardConv": "nstlib.speed:Bf16BackwardConv",
+    "WeightsError": "nstlib.weights",
+    "IMAGENET_URL": "nstlib.weights",
+    "_imagenet_url": "nstlib.weights:imagenet_url",
+    "_imagenet_cache_file": "nstlib.weights:imagenet_cache_file",
+    "_download_imagenet": "nstlib.weights:download_imagenet",
+    "_pink_noise": "nstlib.weights:pink_noise",
+    "_resolve_weights": "nstlib.weights:resolve_weights",
 }
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import importlib
-
-        module, new = _MOVED[name]
-        warnings.warn(
-            f"nstlib.vgg.{name} moved to {module}.{new}; the old name goes away in the next version",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(module), new)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, _ = forwarder(__name__, _MOVED)

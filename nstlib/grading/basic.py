@@ -5,7 +5,7 @@ version, with a ``DeprecationWarning``."""
 
 from __future__ import annotations
 
-from ._moved import forwarder
+from .._moved import forwarder
 
 _G = "nstlib.grading"
 __getattr__, __dir__ = forwarder(

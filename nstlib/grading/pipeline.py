@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ._moved import forwarder
+from .._moved import forwarder
 
 _G = "nstlib.grading"
 _PUBLIC = [
