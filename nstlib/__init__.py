@@ -34,6 +34,7 @@ from .data import list_images
 from .experiments import get_encoder, reconstruct_content, reconstruct_style, synthesize_texture, transfer
 from .io import ImageError, check_image, load_image, save_image
 from .losses import content_loss, gram_matrix, style_layer_loss, tv_loss
+from .multiscale import MultiScaleTextures
 from .receptive import effective_receptive_field, receptive_field_table
 from .synthesis import Objective, SynthesisResult, content_targets, make_objective, run_loop, style_targets, synthesize
 from .vgg import LAYER_NAMES, VGG19Features
@@ -76,6 +77,7 @@ _transfer_module_shim()
 
 __all__ = [
     "LAYER_NAMES",
+    "MultiScaleTextures",
     "ImageError",
     "Objective",
     "SynthesisResult",
