@@ -311,13 +311,15 @@ def reconstruction_puzzle(
     """The four content reconstructions of the ``match_reconstructions`` exercise, labelled A-D.
 
     Each is :func:`nstlib.reconstruct_content` of ``image`` from one of :data:`PUZZLE_LAYERS` (from
-    white noise, ``steps`` L-BFGS evaluations). Returns {label: (1, 3, size, size') image}.
+    white noise, ``steps`` L-BFGS evaluations; white noise also with random weights, whose quieter
+    default start would leave the deepest layer's picture plain grey and the puzzle's "more detail lost
+    with depth" less visible). Returns {label: (1, 3, size, size') image}.
     """
     from ..experiments import reconstruct_content
 
     return {
         label: reconstruct_content(
-            image, layer, size=size, steps=steps, encoder=encoder, seed=seed, progress=False
+            image, layer, size=size, steps=steps, encoder=encoder, init="noise", seed=seed, progress=False
         ).image
         for label, layer in sorted(PUZZLE_LAYERS.items())
     }
