@@ -396,6 +396,8 @@ def reconstruct_style(
     optimizer: str = "lbfgs",
     weights: str | os.PathLike = "auto",
     pooling: str = "auto",
+    init: str = "auto",
+    layer_balance: bool | None = None,
     encoder: VGG19Features | None = None,
     seed: int = 0,
     progress: bool = True,
@@ -403,9 +405,16 @@ def reconstruct_style(
 ) -> SynthesisResult:
     """Reconstruct an image's style from white noise: match Gram matrices only (content weight 0).
 
-    ``pooling="auto"`` uses average pooling when the weights are random (see :func:`get_encoder`).
+    With random weights the defaults change as in :func:`reconstruct_content` (``pooling="auto"``:
+    average pooling; ``init="auto"``: the quiet start) and ``layer_balance`` (default: on for random
+    weights only) sets w_l so that every layer pulls on the image equally hard (He, Wang & Hopcroft
+    2016): with the layers' own weights the deep layers' gradients drown relu1_1's colours and the
+    result stays white noise (brush_strokes at 48 px, 40 evaluations; ``docs/offline.md``).
+    Trained weights keep max pooling, white noise and the given w_l.
     """
     enc, img, hw = _encoder_and_image(image, size, weights, pooling, encoder)
+    if init == "auto":
+        init = "quiet" if enc.is_random else "noise"
     sl = _layer_weights(layers, {})
     return synthesize(
         enc,
@@ -413,7 +422,8 @@ def reconstruct_style(
         style_layers=sl,
         content_weight=0.0,
         style_weight=1.0,
-        init="noise",
+        layer_balance=enc.is_random if layer_balance is None else layer_balance,
+        init=init,
         size=hw,
         optimizer=optimizer,
         steps=steps,

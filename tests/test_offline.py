@@ -47,3 +47,13 @@ def test_init_auto_is_quiet_for_random_weights_and_white_noise_otherwise(weights
 def test_unknown_init_is_named():
     with pytest.raises(ValueError, match="'loud'.*'quiet'"):
         _first_image(weights="random", init="loud")
+
+
+def test_style_reconstruction_balances_layers_for_random_weights_only(weights_file):
+    img = smooth_image(32, 32)
+    layers = ["relu1_1", "relu2_1"]
+    rand = nstlib.reconstruct_style(img, layers, size=None, steps=1, weights="random", progress=False)
+    assert rand.style_layer_weights != {"relu1_1": 0.5, "relu2_1": 0.5}  # balanced by gradient norms
+    assert sum(rand.style_layer_weights.values()) == pytest.approx(1.0)
+    trained = nstlib.reconstruct_style(img, layers, size=None, steps=1, weights=weights_file, progress=False)
+    assert trained.style_layer_weights == {"relu1_1": 0.5, "relu2_1": 0.5}  # the given (equal) weights, as before
