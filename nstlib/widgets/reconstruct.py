@@ -193,6 +193,13 @@ class StyleReconstructionWidget(_ReconstructionWidget):
         layers = self.selected()
         if not layers:
             raise ValueError("tick at least one style layer")
-        return reconstruct_style(
-            self.image, layers, size=None, steps=steps, encoder=self.encoder, progress=False, callback=callback
+        return reconstruct_style(  # equal w_l over the ticked layers, also with random weights (no balancing)
+            self.image,
+            layers,
+            size=None,
+            steps=steps,
+            encoder=self.encoder,
+            layer_balance=False,
+            progress=False,
+            callback=callback,
         )
