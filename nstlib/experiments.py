@@ -338,11 +338,18 @@ def _encoder_and_image(
     weights: str | os.PathLike,
     pooling: str,
     encoder: VGG19Features | None,
-) -> tuple[VGG19Features, Tensor, tuple[int, int]]:
-    """The encoder of a reconstruction, the photo on its device and the photo's (H, W)."""
+    init: str,
+) -> tuple[VGG19Features, Tensor, tuple[int, int], str]:
+    """A reconstruction's encoder, the photo on its device, the photo's (H, W) and the start.
+
+    ``init="auto"`` is white noise (Gatys et al.) with trained weights and the same noise turned
+    down to mid-grey +- 5 % (``"quiet"``) with random ones (see :func:`reconstruct_content`).
+    """
     enc = encoder or get_encoder(weights, pooling)
     img = load_image(image, size=size).to(enc.device)
-    return enc, img, (int(img.shape[-2]), int(img.shape[-1]))
+    if init == "auto":
+        init = "quiet" if enc.is_random else "noise"
+    return enc, img, (int(img.shape[-2]), int(img.shape[-1])), init
 
 
 def reconstruct_content(
@@ -369,9 +376,7 @@ def reconstruct_content(
     ``benchmarks/bench_offline.py``: conv3_2 of a 128 px photo, SSIM 0.38 from white noise, 0.92
     from the quiet start).
     """
-    enc, img, hw = _encoder_and_image(image, size, weights, pooling, encoder)
-    if init == "auto":
-        init = "quiet" if enc.is_random else "noise"
+    enc, img, hw, init = _encoder_and_image(image, size, weights, pooling, encoder, init)
     return synthesize(
         enc,
         content_targets=content_targets(enc, img, [layer]),
@@ -412,9 +417,7 @@ def reconstruct_style(
     result stays white noise (brush_strokes at 48 px, 40 evaluations; ``docs/offline.md``).
     Trained weights keep max pooling, white noise and the given w_l.
     """
-    enc, img, hw = _encoder_and_image(image, size, weights, pooling, encoder)
-    if init == "auto":
-        init = "quiet" if enc.is_random else "noise"
+    enc, img, hw, init = _encoder_and_image(image, size, weights, pooling, encoder, init)
     sl = _layer_weights(layers, {})
     return synthesize(
         enc,
