@@ -65,6 +65,22 @@ _LABEL = {"description_width": "95px"}  # room for "content layer" without trunc
 CONTENT_LAYER_CHOICES: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2", "conv4_2")
 
 
+def _log_slider(value: float, lo: float, hi: float, step: float, label: str, fmt: str, tip: str):
+    """A base-10 log slider from 10**lo to 10**hi that reports only on release."""
+    return widgets.FloatLogSlider(
+        value=value,
+        base=10,
+        min=lo,
+        max=hi,
+        step=step,
+        description=label,
+        readout_format=fmt,
+        style=_LABEL,
+        continuous_update=False,
+        tooltip=tip,
+    )
+
+
 def _weight_slider(layer: str, value: float) -> widgets.FloatSlider:
     slider = widgets.FloatSlider(
         value=value,
@@ -260,34 +276,22 @@ class TransferPanel(_SynthesisPanel):
         self.ratio_slider = (
             None
             if ratio is None
-            else widgets.FloatLogSlider(
-                value=ratio,
-                base=10,
-                min=-10,
-                max=0,
-                step=0.25,
-                description="α/β",
-                readout_format=".1e",
-                style=_LABEL,
-                continuous_update=False,
-                tooltip="alpha / beta: content weight over style weight (alpha = 1)",
+            else _log_slider(
+                ratio, -10, 0, 0.25, "α/β", ".1e", "alpha / beta: content weight over style weight (alpha = 1)"
             )
         )
         #: the style strength slider (None when alpha/beta is explicit)
         self.strength_slider = (
             None
             if ratio is not None
-            else widgets.FloatLogSlider(
-                value=strength,
-                base=10,
-                min=-1,
-                max=2,
-                step=0.1,
-                description="style strength",
-                readout_format=".3g",
-                style=_LABEL,
-                continuous_update=False,
-                tooltip="how hard the style pulls on the image compared with the content (1 = equally hard)",
+            else _log_slider(
+                strength,
+                -1,
+                2,
+                0.1,
+                "style strength",
+                ".3g",
+                "how hard the style pulls on the image compared with the content (1 = equally hard)",
             )
         )
         self.content_dropdown = widgets.Dropdown(
