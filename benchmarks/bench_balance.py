@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="loss evaluations (default: transfer()'s default)")
     ap.add_argument("--repo", type=Path, default=None, help="import nstlib from this checkout instead")
     ap.add_argument("--save-dir", type=Path, default=None, help="write each result as a PNG here")
+    ap.add_argument("--strength", type=float, default=None, help="style strength (default: transfer()'s default)")
     ap.add_argument("--pairs", type=int, default=len(PAIRS), help="how many of the three pairs to run")
     args = ap.parse_args(argv)
     if args.repo is not None:
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         f"nstlib from {Path(nstlib.__file__).parent}; torch {torch.__version__}; "
         f"device {nstlib.default_device()}; random weights; transfer() defaults"
         + (f"; steps {args.steps}" if args.steps else "")
+        + (f"; strength {args.strength:g}" if args.strength is not None else "")
     )
     np_img = lambda t: t[0].permute(1, 2, 0).cpu().numpy().astype(np.float64)  # noqa: E731
     rows, by_size = [], {}
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             kwargs = {"size": px, "weights": "random", "progress": False}
             if args.steps:
                 kwargs["steps"] = args.steps
+            if args.strength is not None:
+                kwargs["strength"] = args.strength
             start = time.perf_counter()
             res = nstlib.transfer(content, style, **kwargs)
             seconds = time.perf_counter() - start

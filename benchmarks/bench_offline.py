@@ -1,11 +1,18 @@
 """Offline pictures: what random weights show in content reconstructions and textures (issue 13).
 
-Content: for three built-in photos, ``nstlib.reconstruct_content`` from white noise at conv2_2,
-conv3_2, conv4_2 and conv5_2 with random weights; the figure is the SSIM to the photo
-(scikit-image, colour, data range 1). Rows: "max" = max pooling from white noise (nstlib before)
-and "auto" = the library's defaults now for random weights (``pooling="auto"``: average pooling;
-``init="auto"``: the white noise turned down to mid-grey +- 5 %), at the benchmark's size and at
-notebook 02's quick settings.
+Content: for three built-in photos, ``nstlib.reconstruct_content`` at conv2_2, conv3_2, conv4_2
+and conv5_2 with random weights; the figure is the SSIM to the photo (scikit-image, colour, data
+range 1). Rows (all with the random-weight defaults: average pooling, L-BFGS with a strong-Wolfe
+line search):
+
+- "relu, noise": a plain random ReLU network (``nstlib.weights.init_random_`` with ``leak=0``: the
+  mirrored filters are not read, like nstlib's random filters before), from white noise;
+- "pairs, noise": nstlib's random filters now (mirrored pairs, ``leak=0.4``), from white noise
+  (the issue's measurement);
+- "pairs, auto": the library's defaults now (``init="auto"``: the white noise turned down to
+  mid-grey +- 5 %),
+
+at the benchmark's size and at notebook 02's quick settings.
 
 Textures: for two texture photos and two painting-like images, ``nstlib.synthesize_texture`` with
 the random VGG-19 (``model="vgg"``, nstlib before) and with the random multi-scale filter model
@@ -89,26 +96,44 @@ def texture_figures(result: torch.Tensor, source: torch.Tensor, seed: int = 0) -
     }
 
 
-def content_table(photos: list[str], px: int, steps: int, poolings: list[str]) -> dict:
-    print(f"\n### Content reconstructions from white noise, random weights, {px} px, {steps} evaluations")
-    print("| photo | pooling | " + " | ".join(LAYERS) + " | s per reconstruction |")
+def relu_encoder() -> nstlib.VGG19Features:
+    """The random VGG-19 with leak 0: a plain random ReLU network (the mirrored halves are not read)."""
+    enc = nstlib.VGG19Features(weights="random", pooling="avg", normalize=False)
+    nstlib.weights.init_random_(enc.features, seed=0, leak=0.0)
+    enc._normalize()  # Gatys' normalisation, as for every network the library builds
+    return enc
+
+
+RECIPES = {"relu, noise": "noise", "pairs, noise": "noise", "pairs, auto": "auto"}
+
+
+def content_table(photos: list[str], px: int, steps: int) -> dict:
+    print(f"\n### Content reconstructions, random weights, {px} px, {steps} evaluations")
+    print("| photo | recipe | " + " | ".join(LAYERS) + " | s per reconstruction |")
     print("|---" * (len(LAYERS) + 3) + "|")
     images = {}
+    relu = relu_encoder()
     for photo in photos:
         img = nstlib.load_image(photo, size=px)
-        for pooling in poolings:
+        for recipe, init in RECIPES.items():
             row, seconds = [], []
             for layer in LAYERS:
                 t = time.perf_counter()
-                init = "noise" if pooling == "max" else "auto"  # before: white noise; now: the library's default
                 res = nstlib.reconstruct_content(
-                    img, layer, size=None, steps=steps, weights="random", pooling=pooling, init=init, progress=False
+                    img,
+                    layer,
+                    size=None,
+                    steps=steps,
+                    weights="random",
+                    encoder=relu if recipe.startswith("relu") else None,
+                    init=init,
+                    progress=False,
                 )
                 seconds.append(time.perf_counter() - t)
                 row.append(ssim(res.image, img))
-                images[(photo, pooling, layer)] = res.image
+                images[(photo, recipe, layer)] = res.image
             print(
-                f"| {photo} | {pooling} | " + " | ".join(f"{v:.2f}" for v in row) + f" | {np.mean(seconds):.1f} |",
+                f"| {photo} | {recipe} | " + " | ".join(f"{v:.2f}" for v in row) + f" | {np.mean(seconds):.1f} |",
                 flush=True,
             )
         images[(photo, "photo", "")] = img
@@ -182,14 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     print_machine()
     photos = args.photos.split(",")
     if args.skip != "content":
-        content_table(photos, args.quick_px, args.quick_steps, ["max", "auto"])
-        images = content_table(photos, args.px, args.steps, ["max", "auto"])
+        content_table(photos, args.quick_px, args.quick_steps)
+        images = content_table(photos, args.px, args.steps)
         rows = [
-            [images[(ph, "photo", "")]] + [images[(ph, pool, layer)] for layer in LAYERS]
+            [images[(ph, "photo", "")]] + [images[(ph, recipe, layer)] for layer in LAYERS]
             for ph in photos
-            for pool in ("max", "auto")
+            for recipe in RECIPES
         ]
-        names = [f"{ph}, {pool}" for ph in photos for pool in ("max", "auto")]
+        names = [f"{ph}, {recipe}" for ph in photos for recipe in RECIPES]
         save_grid(rows, ["photo", *LAYERS], names, args.recon_grid)
     if args.skip != "textures":
         sources = args.textures.split(",")

@@ -31,6 +31,7 @@ __all__ = [
     "reconstruct_style",
     "synthesize_texture",
     "get_encoder",
+    "transfer_encoder",
     "get_texture_model",
     "GATYS_CONTENT_LAYERS",
     "GATYS_STYLE_LAYERS",
@@ -64,6 +65,24 @@ def get_encoder(
         enc = _cached_encoder(str(resolved), "max", precision, device)
         return _cached_encoder(str(resolved), "avg", precision, device) if enc.is_random else enc
     return _cached_encoder(str(resolved), pooling, precision, device)
+
+
+def transfer_encoder(
+    weights: str | os.PathLike = "auto", preset: str | Preset = "default", pooling: str | None = None
+) -> VGG19Features:
+    """The shared VGG-19 that :func:`transfer` builds for ``preset`` (or for an explicit ``pooling``).
+
+    A preset's ``pooling="auto"`` (the default preset) means average pooling with trained weights
+    (Gatys et al. 2016) and max pooling with random ones: nstlib's random filters keep the photo's
+    eyes and edges in a transfer from the photo only with max pooling (``benchmarks/bench_balance.py``
+    at 128 px, chelsea + brush_strokes: edge correlation 0.58 with max pooling, 0.09 with average
+    pooling), while their reconstructions from noise need average pooling (:func:`get_encoder`).
+    """
+    pooling = pooling or get_preset(preset).pooling
+    if pooling != "auto":
+        return get_encoder(weights, pooling)
+    enc = get_encoder(weights, "max")
+    return enc if enc.is_random else get_encoder(weights, "avg")
 
 
 @functools.lru_cache(maxsize=2)
@@ -172,7 +191,9 @@ def transfer(
             size; a file or built-in name is shrunk to the preset's size (256 px) if larger.
         style_size: size of the style image (default: the same longer side as the output).
         steps: loss evaluations. optimizer: "lbfgs" or "adam". init: "content", "noise" or a tensor.
-        pooling: "max" or "avg" (the paper's choice). weights: see :class:`VGG19Features`.
+        pooling: "max", "avg" (the paper's choice) or "auto" (the default preset: average pooling
+            with trained weights, max pooling with random ones; :func:`transfer_encoder`); ignored
+            when ``encoder`` is given. weights: see :class:`VGG19Features`.
         content_loss_fn, style_loss_fn, gram_fn: plug in your own loss functions (see
             :func:`nstlib.synthesize`).
 
@@ -200,7 +221,6 @@ def transfer(
     if not (isinstance(style_scale, (int, float)) and 0 < style_scale <= 16):
         raise ValueError(f"style_scale = {style_scale!r}: must be a number in (0, 16], e.g. 0.5, 1 or 2")
     p = get_preset(preset)
-    pooling = pooling or p.pooling
     init = p.init if init is None else init
     steps = p.steps if steps is None else steps
     optimizer = optimizer or p.optimizer
@@ -211,7 +231,8 @@ def transfer(
     tv_weight = p.tv_weight if tv_weight is None else tv_weight
     if style_weight is None and strength is None:
         style_weight, strength = p.style_weight, p.strength
-    enc = encoder or get_encoder(weights, pooling)
+    enc = encoder or transfer_encoder(weights, p, pooling)
+    pooling = enc.pooling
     cl = _layer_weights(content_layers, p.content_layers)
     sl = _layer_weights(style_layers, p.style_layers)
     if strength is not None and (not cl or not sl or content_weight == 0):
@@ -339,17 +360,22 @@ def _encoder_and_image(
     pooling: str,
     encoder: VGG19Features | None,
     init: str,
-) -> tuple[VGG19Features, Tensor, tuple[int, int], str]:
-    """A reconstruction's encoder, the photo on its device, the photo's (H, W) and the start.
+    line_search: str | None,
+) -> tuple[VGG19Features, Tensor, tuple[int, int], str, str | None]:
+    """A reconstruction's encoder, the photo on its device, the photo's (H, W), start and line search.
 
     ``init="auto"`` is white noise (Gatys et al.) with trained weights and the same noise turned
-    down to mid-grey +- 5 % (``"quiet"``) with random ones (see :func:`reconstruct_content`).
+    down to mid-grey +- 5 % (``"quiet"``) with random ones; ``line_search="auto"`` is L-BFGS's
+    fixed step with trained weights and a strong-Wolfe line search with random ones (see
+    :func:`reconstruct_content`).
     """
     enc = encoder or get_encoder(weights, pooling)
     img = load_image(image, size=size).to(enc.device)
     if init == "auto":
         init = "quiet" if enc.is_random else "noise"
-    return enc, img, (int(img.shape[-2]), int(img.shape[-1])), init
+    if line_search == "auto":
+        line_search = "strong_wolfe" if enc.is_random else None
+    return enc, img, (int(img.shape[-2]), int(img.shape[-1])), init, line_search
 
 
 def reconstruct_content(
@@ -362,6 +388,7 @@ def reconstruct_content(
     weights: str | os.PathLike = "auto",
     pooling: str = "auto",
     init: str = "auto",
+    line_search: str | None = "auto",
     encoder: VGG19Features | None = None,
     seed: int = 0,
     progress: bool = True,
@@ -376,7 +403,7 @@ def reconstruct_content(
     ``benchmarks/bench_offline.py``: conv3_2 of a 128 px photo, SSIM 0.38 from white noise, 0.92
     from the quiet start).
     """
-    enc, img, hw, init = _encoder_and_image(image, size, weights, pooling, encoder, init)
+    enc, img, hw, init, line_search = _encoder_and_image(image, size, weights, pooling, encoder, init, line_search)
     return synthesize(
         enc,
         content_targets=content_targets(enc, img, [layer]),
@@ -386,6 +413,7 @@ def reconstruct_content(
         size=hw,
         optimizer=optimizer,
         steps=steps,
+        line_search=line_search,
         seed=seed,
         progress=progress,
         callback=callback,
@@ -403,6 +431,7 @@ def reconstruct_style(
     pooling: str = "auto",
     init: str = "auto",
     layer_balance: bool | None = None,
+    line_search: str | None = "auto",
     encoder: VGG19Features | None = None,
     seed: int = 0,
     progress: bool = True,
@@ -417,7 +446,7 @@ def reconstruct_style(
     result stays white noise (brush_strokes at 48 px, 40 evaluations; ``docs/offline.md``).
     Trained weights keep max pooling, white noise and the given w_l.
     """
-    enc, img, hw, init = _encoder_and_image(image, size, weights, pooling, encoder, init)
+    enc, img, hw, init, line_search = _encoder_and_image(image, size, weights, pooling, encoder, init, line_search)
     sl = _layer_weights(layers, {})
     return synthesize(
         enc,
@@ -430,6 +459,7 @@ def reconstruct_style(
         size=hw,
         optimizer=optimizer,
         steps=steps,
+        line_search=line_search,
         seed=seed,
         progress=progress,
         callback=callback,

@@ -310,7 +310,7 @@ def synthesize(
         progress=progress,
         callback=callback,
     )
-    result.info.update(objective.info)
+    result.info.update(objective.info, line_search=line_search if optimizer == "lbfgs" else None)
     return result
 
 

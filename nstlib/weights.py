@@ -7,10 +7,10 @@ The logistics behind :class:`nstlib.vgg.VGG19Features`'s ``weights`` argument (o
   (``$TORCH_HOME/hub/checkpoints``) with a progress bar and its sha256 prefix checked.
 - a path to a torchvision-format VGG-19 state dict, loaded with ``torch.load(weights_only=True)``;
   torchvision's index keys (``features.0.weight``) map onto Gatys' names (``conv1_1.weight``).
-- ``"random"``: seeded random filters, rescaled as Gatys et al. did for their network so that every
-  filter's mean (post-ReLU) activation over an image is 1; activations then neither vanish nor
-  explode through the 16 convolutions. Such a network shows the *mechanics* of style transfer, not
-  what a trained network sees.
+- ``"random"``: seeded random filters in mirrored pairs (:func:`init_random_`), so that even
+  conv4_2 keeps enough of the image to reconstruct it, rescaled as Gatys et al. did for their
+  network so that every filter's mean (post-ReLU) activation over an image is 1. Such a network
+  shows the *mechanics* of style transfer, not what a trained network sees.
 - ``"auto"``: ``$NSTLIB_WEIGHTS`` if set, else ImageNet weights when cached or downloadable within
   ``$NSTLIB_DOWNLOAD_TIMEOUT`` seconds (5), else random weights with a warning that says how to get
   the real ones.
@@ -41,6 +41,7 @@ __all__ = [
     "imagenet_url",
     "imagenet_cache_file",
     "init_random_",
+    "LEAK",
 ]
 
 # torchvision's VGG19_Weights.IMAGENET1K_V1.url, written out so that `import nstlib` does not import
@@ -245,32 +246,59 @@ def pink_noise(size: int, gen: torch.Generator) -> Tensor:
     return img.clamp(0, 1).unsqueeze(0)
 
 
-@torch.no_grad()
-def init_random_(features: nn.Sequential, seed: int, size: int = 128) -> None:
-    """Seeded random filters whose activations neither vanish nor explode through 16 convolutions.
+#: the slope the mirrored random filters give each ReLU for the next convolution (see init_random_)
+LEAK = 0.4
 
-    Layer by layer on a calibration image (seeded 1/f "pink" noise of ``size`` px, whose power
-    spectrum falls off like that of natural photographs): Kaiming-normal filters; each filter is
-    then standardised (bias -mu/sigma, weights / sigma, so its pre-activation has mean 0 and
-    standard deviation 1: no filter is dead or dominant), and finally rescaled as Gatys et al.
-    rescaled their network: the mean post-ReLU activation of every filter over the image is 1.
-    Without the standardisation a few nearly-dead filters get huge gains and deep layers'
-    Gram matrices differ from shallow ones by ~10 orders of magnitude.
+
+@torch.no_grad()
+def init_random_(features: nn.Sequential, seed: int, size: int = 128, leak: float = LEAK) -> None:
+    """Seeded random filters in mirrored pairs, so that deep layers still see the image.
+
+    Plain random ReLU networks (Kaiming-normal filters) lose the image with depth: each ReLU
+    throws half of every response away, and after ten of them the input gradient is "shattered"
+    (Balduzzi et al., ICML 2017, "The Shattered Gradients Problem"): optimising pixels against
+    conv4_2 of such a network ends in noise although the loss falls (128 px photos, 300
+    evaluations: SSIM 0.04-0.07; ``benchmarks/bench_offline.py``, ``docs/offline.md``).
+
+    The recipe, layer by layer on a calibration image (seeded 1/f "pink" noise of ``size`` px):
+
+    - each conv's ``2K`` filters are ``K`` random filters ``w`` followed by their negatives ``-w``
+      (the "looks-linear" pairs of Balduzzi et al. and the CReLU of Shang et al., ICML 2016), so
+      the ReLU keeps both halves of a response: ``relu(h)`` and ``relu(-h)``;
+    - the next conv reads each pair with one random filter ``v`` as ``v relu(h) - leak v relu(-h)
+      = v leaky_relu(h, leak)``; ``leak = 1`` would make the network linear (every layer
+      invertible, but Gram matrices would then only see the power spectrum), ``leak = 0`` is a
+      plain ReLU network; :data:`LEAK` = 0.4 keeps deep reconstructions recognisable (conv4_2
+      SSIM 0.5-0.7) and conv5_2 blurred, as with a trained network;
+    - each ``w`` is standardised on the calibration image (pre-activation mean 0, standard
+      deviation 1; the pair shares the bias with opposite signs) and the pair is rescaled so that
+      its mean post-ReLU activation is 1, as Gatys et al. rescaled their network. The same random
+      draws with one seed give the same filters on every machine.
     """
+    if not 0.0 <= leak <= 1.0:
+        raise ValueError(f"leak must be in [0, 1] (0: ReLU network, 1: linear network), got {leak!r}")
     gen = torch.Generator().manual_seed(seed)
     x = pink_noise(size, gen)  # (1, 3, size, size) in [0, 1]
     x = (x - torch.tensor(_MEAN).view(1, 3, 1, 1)) / torch.tensor(_STD).view(1, 3, 1, 1)
+    first = True
     for module in features:
         if isinstance(module, nn.Conv2d) and module.bias is not None:  # VGG's convs all have a bias
-            fan_in = module.in_channels * 9
-            module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+            k, c_in = module.out_channels // 2, module.in_channels
+            if first:  # conv1_1 reads the (normalised) RGB image itself
+                w = torch.randn(k, c_in, 3, 3, generator=gen)  # (K, 3, 3, 3)
+            else:  # the input arrives as pairs (relu(h), relu(-h)): channels j and j + c_in / 2
+                v = torch.randn(k, c_in // 2, 3, 3, generator=gen)  # (K, C_in / 2, 3, 3)
+                w = torch.cat([v, -leak * v], dim=1)  # (K, C_in, 3, 3)
+            module.weight.copy_(torch.cat([w, -w], dim=0))  # (2K, C_in, 3, 3): filters and negatives
             module.bias.zero_()
-            pre = module(x)  # (1, C, H, W)
-            mu, sigma = pre.mean(dim=(0, 2, 3)), pre.std(dim=(0, 2, 3)).clamp_min(1e-6)  # (C,)
-            module.weight.div_(sigma.view(-1, 1, 1, 1))
-            module.bias.copy_(-mu / sigma)
-            mean = F.relu(module(x)).mean(dim=(0, 2, 3))  # (C,), about 0.4 after standardising
-            scale = 1.0 / mean.clamp_min(1e-3)
+            pre = module(x)[:, :k]  # (1, K, H, W)
+            mu, sigma = pre.mean(dim=(0, 2, 3)), pre.std(dim=(0, 2, 3)).clamp_min(1e-6)  # (K,)
+            module.weight.div_(torch.cat([sigma, sigma]).view(-1, 1, 1, 1))
+            module.bias.copy_(torch.cat([-mu / sigma, mu / sigma]))
+            mean = F.relu(module(x)).mean(dim=(0, 2, 3))  # (2K,), about 0.4 after standardising
+            pair = 2.0 / (mean[:k] + mean[k:]).clamp_min(1e-3)  # (K,): one factor per pair keeps the leak
+            scale = torch.cat([pair, pair])
             module.weight.mul_(scale.view(-1, 1, 1, 1))
             module.bias.mul_(scale)
+            first = False
         x = module(x)

@@ -61,7 +61,7 @@ def test_returns_the_best_image_not_the_last(encoder, targets):
         init="noise",
         optimizer="adam",
         lr=0.5,
-        steps=6,
+        steps=3,
         progress=False,
         callback=lambda step, image, terms: seen.append(image.clone()),
     )
