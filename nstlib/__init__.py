@@ -31,14 +31,7 @@ Old module names (``nstlib.image``, ``nstlib.plot``, ``nstlib.explore``, ``nstli
 
 from .config import default_device, quick_mode
 from .data import list_images
-from .experiments import (
-    get_encoder,
-    reconstruct_content,
-    reconstruct_style,
-    synthesize_texture,
-    transfer,
-    transfer_encoder,
-)
+from .experiments import get_encoder, reconstruct_content, reconstruct_style, synthesize_texture, transfer
 from .io import ImageError, check_image, load_image, save_image
 from .losses import content_loss, gram_matrix, style_layer_loss, tv_loss
 from .multiscale import MultiScaleTextures
@@ -95,7 +88,6 @@ __all__ = [
     "default_device",
     "effective_receptive_field",
     "get_encoder",
-    "transfer_encoder",
     "gram_matrix",
     "list_images",
     "load_image",

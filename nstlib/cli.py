@@ -80,7 +80,7 @@ def _add_common(p: argparse.ArgumentParser, size: int | None, steps: int | None)
         default=None,
         help=f"start from the content image or from white noise (default {d.init})",
     )
-    p.add_argument("--pooling", choices=["max", "avg", "auto"], default=None, help=f"VGG pooling (default {d.pooling})")
+    p.add_argument("--pooling", choices=["max", "avg"], default=None, help=f"VGG pooling (default {d.pooling})")
     p.add_argument(
         "--content-layers",
         type=_layers,

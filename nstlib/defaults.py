@@ -5,8 +5,7 @@ Two presets of the same optimisation (:func:`nstlib.synthesize`):
 - ``"default"``: what ``nstlib.transfer(photo, painting)`` does when nothing else is said; tuned to
   *show* the style within a few hundred evaluations on a laptop, with random or trained weights, at
   any size: the paper's feature space, start from the photo, beta set from a dimensionless style
-  ``strength`` (:func:`nstlib.synthesis.balance`). ``pooling="auto"``: average pooling with trained
-  weights, max pooling with random ones (:func:`nstlib.experiments.transfer_encoder` says why).
+  ``strength`` (:func:`nstlib.synthesis.balance`).
 - ``"paper"``: Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural Networks",
   CVPR 2016: content relu4_2, style relu1_1 ... relu5_1 with w_l = 1/5, average pooling, white
   noise start, L-BFGS, alpha / beta = 1e-3 (their Fig. 3 uses 1e-3 and 1e-4) on the normalised
@@ -57,9 +56,8 @@ PRESETS: dict[str, Preset] = {
     "default": Preset(
         "default",
         "start from the photo; beta from the style strength (1 = content and style pull equally hard, "
-        "10 = style ten times as hard), every style layer pulling equally, L-BFGS with line search; "
-        "average pooling with trained weights, max pooling with random ones",
-        pooling="auto",
+        "10 = style ten times as hard), every style layer pulling equally, L-BFGS with line search",
+        pooling="avg",
         strength=10.0,
         layer_balance=True,
         line_search="strong_wolfe",

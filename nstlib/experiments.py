@@ -23,7 +23,7 @@ from .io import load_image
 from .multiscale import MultiScaleTextures
 from .synthesis import SynthesisResult, content_targets, style_targets, synthesize
 from .vgg import VGG19Features
-from .weights import resolve_weights
+from .weights import RECONSTRUCTION_LEAK, resolve_weights
 
 __all__ = [
     "transfer",
@@ -31,7 +31,6 @@ __all__ = [
     "reconstruct_style",
     "synthesize_texture",
     "get_encoder",
-    "transfer_encoder",
     "get_texture_model",
     "GATYS_CONTENT_LAYERS",
     "GATYS_STYLE_LAYERS",
@@ -46,8 +45,8 @@ Image = Any  # anything load_image accepts: path, built-in name, PIL image, arra
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_encoder(weights: str, pooling: str, precision: str, device: str | None) -> VGG19Features:
-    return VGG19Features(weights=weights, pooling=pooling, precision=precision, device=device)
+def _cached_encoder(weights: str, pooling: str, precision: str, device: str | None, leak: float = 0.0) -> VGG19Features:
+    return VGG19Features(weights=weights, pooling=pooling, precision=precision, device=device, leak=leak)
 
 
 def get_encoder(
@@ -55,34 +54,21 @@ def get_encoder(
 ) -> VGG19Features:
     """A shared :class:`VGG19Features` (built once per settings; notebooks call this repeatedly).
 
-    ``pooling="auto"``: max pooling (torchvision's network) for trained weights, average pooling for
-    random ones, where max pooling leaves deep reconstructions as noise (measured with
-    ``benchmarks/bench_offline.py``: conv3_2 from a 128 px photo, SSIM 0.15 with max pooling, 0.92
-    with average pooling; Gatys et al. 2016 use average pooling for all image synthesis).
+    ``pooling="auto"`` (what the reconstructions use): max pooling (torchvision's network) for
+    trained weights; for random ones average pooling and random filters with a leak
+    (:data:`nstlib.weights.RECONSTRUCTION_LEAK`, see :func:`nstlib.weights.init_random_`). A plain
+    random ReLU network with max pooling leaves deep reconstructions as noise; measured with
+    ``benchmarks/bench_offline.py`` at 128 px, 300 evaluations from white noise, conv4_2: SSIM
+    0.01-0.03 with the plain network, 0.54-0.68 with average pooling and the leak (Gatys et al.
+    2016 use average pooling for all image synthesis).
     """
     resolved = resolve_weights(weights)
     if pooling == "auto":
         enc = _cached_encoder(str(resolved), "max", precision, device)
-        return _cached_encoder(str(resolved), "avg", precision, device) if enc.is_random else enc
+        if enc.is_random:
+            return _cached_encoder(str(resolved), "avg", precision, device, RECONSTRUCTION_LEAK)
+        return enc
     return _cached_encoder(str(resolved), pooling, precision, device)
-
-
-def transfer_encoder(
-    weights: str | os.PathLike = "auto", preset: str | Preset = "default", pooling: str | None = None
-) -> VGG19Features:
-    """The shared VGG-19 that :func:`transfer` builds for ``preset`` (or for an explicit ``pooling``).
-
-    A preset's ``pooling="auto"`` (the default preset) means average pooling with trained weights
-    (Gatys et al. 2016) and max pooling with random ones: nstlib's random filters keep the photo's
-    eyes and edges in a transfer from the photo only with max pooling (``benchmarks/bench_balance.py``
-    at 128 px, chelsea + brush_strokes: edge correlation 0.58 with max pooling, 0.09 with average
-    pooling), while their reconstructions from noise need average pooling (:func:`get_encoder`).
-    """
-    pooling = pooling or get_preset(preset).pooling
-    if pooling != "auto":
-        return get_encoder(weights, pooling)
-    enc = get_encoder(weights, "max")
-    return enc if enc.is_random else get_encoder(weights, "avg")
 
 
 @functools.lru_cache(maxsize=2)
@@ -191,9 +177,7 @@ def transfer(
             size; a file or built-in name is shrunk to the preset's size (256 px) if larger.
         style_size: size of the style image (default: the same longer side as the output).
         steps: loss evaluations. optimizer: "lbfgs" or "adam". init: "content", "noise" or a tensor.
-        pooling: "max", "avg" (the paper's choice) or "auto" (the default preset: average pooling
-            with trained weights, max pooling with random ones; :func:`transfer_encoder`); ignored
-            when ``encoder`` is given. weights: see :class:`VGG19Features`.
+        pooling: "max" or "avg" (the paper's choice). weights: see :class:`VGG19Features`.
         content_loss_fn, style_loss_fn, gram_fn: plug in your own loss functions (see
             :func:`nstlib.synthesize`).
 
@@ -221,6 +205,7 @@ def transfer(
     if not (isinstance(style_scale, (int, float)) and 0 < style_scale <= 16):
         raise ValueError(f"style_scale = {style_scale!r}: must be a number in (0, 16], e.g. 0.5, 1 or 2")
     p = get_preset(preset)
+    pooling = pooling or p.pooling
     init = p.init if init is None else init
     steps = p.steps if steps is None else steps
     optimizer = optimizer or p.optimizer
@@ -231,8 +216,7 @@ def transfer(
     tv_weight = p.tv_weight if tv_weight is None else tv_weight
     if style_weight is None and strength is None:
         style_weight, strength = p.style_weight, p.strength
-    enc = encoder or transfer_encoder(weights, p, pooling)
-    pooling = enc.pooling
+    enc = encoder or get_encoder(weights, pooling)
     cl = _layer_weights(content_layers, p.content_layers)
     sl = _layer_weights(style_layers, p.style_layers)
     if strength is not None and (not cl or not sl or content_weight == 0):
@@ -388,7 +372,7 @@ def reconstruct_content(
     weights: str | os.PathLike = "auto",
     pooling: str = "auto",
     init: str = "auto",
-    line_search: str | None = "auto",
+    line_search: str | None = None,
     encoder: VGG19Features | None = None,
     seed: int = 0,
     progress: bool = True,

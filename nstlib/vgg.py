@@ -133,6 +133,8 @@ class VGG19Features(nn.Module):
             float32 (see :class:`nstlib.speed.Bf16BackwardConv` for why).
         device: where the weights live (default: :func:`nstlib.config.default_device`).
         seed: seed of the random weights (``weights="random"`` only).
+        leak: shape of the random weights (``weights="random"`` only): 0 = a plain random ReLU
+            network, 0.4 = the one reconstructions use (:func:`nstlib.weights.init_random_`).
         normalize: apply Gatys' normalisation (each filter's mean activation over the calibration
             photos becomes 1; :mod:`nstlib.calibration`).
 
@@ -159,6 +161,7 @@ class VGG19Features(nn.Module):
         device: str | torch.device | None = None,
         seed: int = 0,
         normalize: bool = True,
+        leak: float = 0.0,
     ) -> None:
         super().__init__()
         from .config import default_device
@@ -172,7 +175,7 @@ class VGG19Features(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         #: "imagenet", "random (seed 0)", a file path, ... (see nstlib.weights.load_weights_)
-        self.weights_source = load_weights_(self.features, resolve_weights(weights), seed)
+        self.weights_source = load_weights_(self.features, resolve_weights(weights), seed, leak)
         #: True when Gatys' normalisation was applied (see :mod:`nstlib.calibration`)
         self.normalized = False
         #: seconds the calibration pass took (0 when the means came from the cache or normalize=False)

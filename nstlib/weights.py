@@ -7,9 +7,9 @@ The logistics behind :class:`nstlib.vgg.VGG19Features`'s ``weights`` argument (o
   (``$TORCH_HOME/hub/checkpoints``) with a progress bar and its sha256 prefix checked.
 - a path to a torchvision-format VGG-19 state dict, loaded with ``torch.load(weights_only=True)``;
   torchvision's index keys (``features.0.weight``) map onto Gatys' names (``conv1_1.weight``).
-- ``"random"``: seeded random filters in mirrored pairs (:func:`init_random_`), so that even
-  conv4_2 keeps enough of the image to reconstruct it, rescaled as Gatys et al. did for their
-  network so that every filter's mean (post-ReLU) activation over an image is 1. Such a network
+- ``"random"``: seeded random filters in mirrored pairs (:func:`init_random_`; with a ``leak``
+  even conv4_2 keeps enough of the image to reconstruct it), rescaled as Gatys et al. did for
+  their network so that every filter's mean (post-ReLU) activation over an image is 1. Such a network
   shows the *mechanics* of style transfer, not what a trained network sees.
 - ``"auto"``: ``$NSTLIB_WEIGHTS`` if set, else ImageNet weights when cached or downloadable within
   ``$NSTLIB_DOWNLOAD_TIMEOUT`` seconds (5), else random weights with a warning that says how to get
@@ -41,7 +41,7 @@ __all__ = [
     "imagenet_url",
     "imagenet_cache_file",
     "init_random_",
-    "LEAK",
+    "RECONSTRUCTION_LEAK",
 ]
 
 # torchvision's VGG19_Weights.IMAGENET1K_V1.url, written out so that `import nstlib` does not import
@@ -86,12 +86,14 @@ def resolve_weights(weights: str | os.PathLike) -> str | Path:
     )
 
 
-def load_weights_(features: nn.Sequential, weights: str | Path, seed: int) -> str:
+def load_weights_(features: nn.Sequential, weights: str | Path, seed: int, leak: float = 0.0) -> str:
     """Fill ``features`` (VGG-19's layers, torchvision's order) from resolved ``weights``; return the source.
 
-    The source reads ``"imagenet"``, ``"random (seed 0)"``, ``"random (seed 0; imagenet unavailable)"``
-    or the file's path (``VGG19Features.weights_source``).
+    The source reads ``"imagenet"``, ``"random (seed 0)"``, ``"random (seed 0, leak 0.4)"``,
+    ``"random (seed 0; imagenet unavailable)"`` or the file's path (``VGG19Features.weights_source``).
+    ``leak`` shapes random filters only (:func:`init_random_`).
     """
+    name = f"random (seed {seed}" + (f", leak {leak:g}" if leak else "")
     if weights == "auto":
         try:
             path = download_imagenet(timeout=config.download_timeout())
@@ -106,8 +108,8 @@ def load_weights_(features: nn.Sequential, weights: str | Path, seed: int) -> st
                 f"{imagenet_cache_file().parent} or set NSTLIB_WEIGHTS=/path/to/vgg19.pth.",
                 stacklevel=3,  # the caller of VGG19Features(...)
             )
-            init_random_(features, seed)
-            return f"random (seed {seed}; imagenet unavailable)"
+            init_random_(features, seed, leak=leak)
+            return f"{name}; imagenet unavailable)"
         load_torchvision_state_dict_(features, read_state_file(path), source=str(path))
         return "imagenet"
     if weights == "imagenet":
@@ -115,8 +117,8 @@ def load_weights_(features: nn.Sequential, weights: str | Path, seed: int) -> st
         load_torchvision_state_dict_(features, read_state_file(path), source=str(path))
         return "imagenet"
     if weights == "random":
-        init_random_(features, seed)
-        return f"random (seed {seed})"
+        init_random_(features, seed, leak=leak)
+        return f"{name})"
     load_torchvision_state_dict_(features, read_state_file(Path(weights)), source=str(weights))
     return str(weights)
 
@@ -246,13 +248,13 @@ def pink_noise(size: int, gen: torch.Generator) -> Tensor:
     return img.clamp(0, 1).unsqueeze(0)
 
 
-#: the slope the mirrored random filters give each ReLU for the next convolution (see init_random_)
-LEAK = 0.4
+#: the leak of the random network that reconstructions use (see init_random_ and nstlib.get_encoder)
+RECONSTRUCTION_LEAK = 0.4
 
 
 @torch.no_grad()
-def init_random_(features: nn.Sequential, seed: int, size: int = 128, leak: float = LEAK) -> None:
-    """Seeded random filters in mirrored pairs, so that deep layers still see the image.
+def init_random_(features: nn.Sequential, seed: int, size: int = 128, leak: float = 0.0) -> None:
+    """Seeded random filters in mirrored pairs; with ``leak > 0`` deep layers still see the whole image.
 
     Plain random ReLU networks (Kaiming-normal filters) lose the image with depth: each ReLU
     throws half of every response away, and after ten of them the input gradient is "shattered"
@@ -266,10 +268,12 @@ def init_random_(features: nn.Sequential, seed: int, size: int = 128, leak: floa
       (the "looks-linear" pairs of Balduzzi et al. and the CReLU of Shang et al., ICML 2016), so
       the ReLU keeps both halves of a response: ``relu(h)`` and ``relu(-h)``;
     - the next conv reads each pair with one random filter ``v`` as ``v relu(h) - leak v relu(-h)
-      = v leaky_relu(h, leak)``; ``leak = 1`` would make the network linear (every layer
-      invertible, but Gram matrices would then only see the power spectrum), ``leak = 0`` is a
-      plain ReLU network; :data:`LEAK` = 0.4 keeps deep reconstructions recognisable (conv4_2
-      SSIM 0.5-0.7) and conv5_2 blurred, as with a trained network;
+      = v leaky_relu(h, leak)``. ``leak = 1`` would make the network linear (every layer
+      invertible, but Gram matrices would then only see the power spectrum); ``leak = 0`` (the
+      default) is a plain random ReLU network, whose sensitivity to every pixel holds a photo's
+      details in a style transfer; :data:`RECONSTRUCTION_LEAK` = 0.4, which reconstructions use
+      (:func:`nstlib.get_encoder` with ``pooling="auto"``), keeps deep reconstructions from noise
+      recognisable (conv4_2 SSIM 0.5-0.7 instead of 0.03) and conv5_2 blurred;
     - each ``w`` is standardised on the calibration image (pre-activation mean 0, standard
       deviation 1; the pair shares the bias with opposite signs) and the pair is rescaled so that
       its mean post-ReLU activation is 1, as Gatys et al. rescaled their network. The same random

@@ -11,12 +11,12 @@ def banner_text(encoder) -> str:
         return (
             "RANDOM WEIGHTS: this notebook runs VGG-19 with random (untrained) filters, "
             f"[{encoder.weights_source}]. The mechanics are exactly those of the papers, but the "
-            "pictures are not what a trained network sees: content reconstructions use average pooling "
-            "and random filters in mirrored pairs, so detail fades with depth as with a trained network "
-            "but the deepest layers keep a blurred photo rather than its objects; textures use a random "
-            "multi-scale filter model instead of VGG-19 (the trained VGG-19 adds crisp objects); style "
-            "transfer uses max pooling and carries the painting's colours, bands and grain "
-            "rather than its strokes. For the real thing, set "
+            "pictures are not what a trained network sees: reconstructions use average pooling and "
+            "random filters built to keep the image (mirrored pairs with a leak), so detail fades with "
+            "depth as with a trained network but the deepest layers keep a blurred photo rather than "
+            "its objects; textures use a random multi-scale filter model instead of VGG-19 (the "
+            "trained VGG-19 adds crisp objects); style transfer carries the painting's colours and "
+            "grain rather than its strokes. For the real thing, set "
             "NSTLIB_WEIGHTS=imagenet (needs internet once) or NSTLIB_WEIGHTS=/path/to/vgg19.pth "
             "and restart the kernel."
         )
