@@ -182,14 +182,16 @@ class Objective:
         return self(x)[0]
 
 
-def _grad_norms(objective: Objective, x_ref: Tensor, groups: dict[str, list[str]]) -> dict[str, float]:
-    """||d(sum of the group's weighted terms)/dx|| at ``x_ref`` for each group of term names."""
+def _grad_norms(
+    objective: Objective, x_ref: Tensor, groups: dict[str, list[str]], weighted: bool = True
+) -> dict[str, float]:
+    """||d(sum of the group's (weighted) terms)/dx|| at ``x_ref`` for each group of term names."""
     x = x_ref.detach().clone().requires_grad_(True)
     terms = objective.terms(x)
     out = {}
     names = [g for g in groups if any(k in terms for k in groups[g])]
     for i, g in enumerate(names):
-        parts = [objective.weights[k] * terms[k] for k in groups[g] if k in terms]  # not empty: see names
+        parts = [(objective.weights[k] if weighted else 1.0) * terms[k] for k in groups[g] if k in terms]
         loss = sum(parts[1:], parts[0])
         (grad,) = torch.autograd.grad(loss, x, retain_graph=i < len(names) - 1)
         out[g] = float(grad.norm())
@@ -205,8 +207,9 @@ def balance_layers(objective: Objective, x_ref: Tensor, beta: float = 1.0) -> di
     to 1. Sets ``objective.weights["style/<layer>"] = beta * w_l`` and returns ``{layer: w_l}``.
     """
     style_keys = [k for k, w in objective.weights.items() if k.startswith("style/") and w > 0]
-    per = _grad_norms(objective, x_ref, {k: [k] for k in style_keys})
-    raw = {k: v / objective.weights[k] for k, v in per.items()}  # ||grad E_l||, unweighted
+    # ||grad E_l||, unweighted: measured without beta, so that the same w_l come out for every beta (an
+    # explicit style_weight then reproduces a strength's transfer instead of one rounded differently)
+    raw = _grad_norms(objective, x_ref, {k: [k] for k in style_keys}, weighted=False)
     if raw and all(v == 0 for v in raw.values()):  # no style term acts (e.g. an empty mask): nothing to balance
         return {k.split("/", 1)[1]: objective.weights[k] / beta for k in objective.weights if k.startswith("style/")}
     bad = sorted(k for k, v in raw.items() if not math.isfinite(v) or v <= 0)
