@@ -16,8 +16,9 @@ line search):
 at the benchmark's size and at notebook 02's quick settings.
 
 Textures: for two texture photos and two painting-like images, ``nstlib.synthesize_texture`` with
-the random VGG-19 (``model="vgg"``, nstlib before) and with the random multi-scale filter model
-(``model="multiscale"``, Ustyuzhaninov et al. 2017, the default offline now). Figures, both from
+the random VGG-19 (``model="vgg"``; with random weights ``pooling="auto"`` picks average pooling and
+the leaky reconstruction filters) and with the random multi-scale filter model (``model="multiscale"``,
+Ustyuzhaninov et al. 2017, the default offline). Figures, both from
 outside nstlib:
 
 - Gram share: 1 - d(result, source) / d(noise, source), d = distance of per-position Gram matrices
@@ -29,7 +30,7 @@ outside nstlib:
 - spectrum corr: correlation of the radially averaged log power spectra (grey levels) of result
   and source; white noise has a flat spectrum, natural images fall off like 1/f^2.
 
-Writes a grid (source | before | now) to ``--grid`` and the reconstructions to ``--recon-grid``.
+Writes a grid (source | VGG-19 | multi-scale) to ``--grid`` and the reconstructions to ``--recon-grid``.
 Run: ``python benchmarks/bench_offline.py`` (about 25 minutes on a loaded 2-core CPU).
 """
 
@@ -213,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         sources = args.textures.split(",")
         images = texture_table(sources, args.tex_px, args.tex_steps, args.save)
         rows = [[images[(s, "source")], images[(s, "vgg")], images[(s, "multiscale")]] for s in sources]
-        save_grid(rows, ["source", "random VGG-19 (before)", "multi-scale (now)"], sources, args.grid)
+        titles = ["source", "random VGG-19 (leaky filters)", "multi-scale (default offline)"]
+        save_grid(rows, titles, sources, args.grid)
     return 0
 
 

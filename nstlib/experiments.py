@@ -59,7 +59,7 @@ def get_encoder(
     (:data:`nstlib.weights.RECONSTRUCTION_LEAK`, see :func:`nstlib.weights.init_random_`). A plain
     random ReLU network with max pooling leaves deep reconstructions as noise; measured with
     ``benchmarks/bench_offline.py`` at 128 px, 300 evaluations from white noise, conv4_2: SSIM
-    0.01-0.03 with the plain network, 0.54-0.68 with average pooling and the leak (Gatys et al.
+    0.01-0.02 with the plain network, 0.55-0.68 with average pooling and the leak (Gatys et al.
     2016 use average pooling for all image synthesis).
     """
     resolved = resolve_weights(weights)
@@ -85,7 +85,7 @@ def _texture_note() -> None:
     if not _TEXTURE_NOTE_SHOWN:
         _TEXTURE_NOTE_SHOWN = True
         print(
-            "nstlib: the VGG-19 weights are random, and a random VGG-19 synthesises noise, not textures; "
+            "nstlib: the VGG-19 weights are random, and a random VGG-19 synthesises only rough textures; "
             "textures use the random multi-scale filter model instead (one layer of filters of 3-55 px, "
             "Ustyuzhaninov et al. 2017). With the trained network they use VGG-19 (model='vgg' forces it)."
         )
@@ -351,7 +351,7 @@ def _encoder_and_image(
     ``init="auto"`` is white noise (Gatys et al.) with trained weights and the same noise turned
     down to mid-grey +- 5 % (``"quiet"``) with random ones; ``line_search="auto"`` is L-BFGS's
     fixed step with trained weights and a strong-Wolfe line search with random ones (see
-    :func:`reconstruct_content`).
+    :func:`reconstruct_style`).
     """
     enc = encoder or get_encoder(weights, pooling)
     img = load_image(image, size=size).to(enc.device)
@@ -463,7 +463,7 @@ def synthesize_texture(
     steps: int = 300,
     optimizer: str = "lbfgs",
     weights: str | os.PathLike = "auto",
-    pooling: str = "max",
+    pooling: str = "auto",
     encoder: VGG19Features | MultiScaleTextures | None = None,
     model: str = "auto",
     seed: int = 0,
@@ -479,8 +479,11 @@ def synthesize_texture(
     ``"multiscale"`` (:class:`nstlib.multiscale.MultiScaleTextures`: one layer of random filters of
     3 to 55 px, Ustyuzhaninov et al. 2017; layers: every filter size that fits) or ``"auto"``:
     VGG-19 with trained weights, the multi-scale model when the VGG-19 weights are random and no
-    VGG layers were asked for (a random VGG-19 gives noise, not textures; a note says so once).
-    ``result.info["texture_model"]`` records the choice.
+    VGG layers were asked for (a random VGG-19 gives only rough textures; a note says so once).
+    ``result.info["texture_model"]`` records the choice. ``pooling="auto"``: as in
+    :func:`get_encoder` (max pooling with trained weights; average pooling and the leaky random
+    filters of the reconstructions with random ones, which turn brush_strokes at 96 px and 60
+    evaluations into blue strokes on yellow where the plain random network gives speckle).
     """
     if model not in ("auto", "vgg", "multiscale"):
         raise ValueError(f"model must be 'auto', 'vgg' or 'multiscale', got {model!r}")

@@ -260,7 +260,7 @@ def init_random_(features: nn.Sequential, seed: int, size: int = 128, leak: floa
     throws half of every response away, and after ten of them the input gradient is "shattered"
     (Balduzzi et al., ICML 2017, "The Shattered Gradients Problem"): optimising pixels against
     conv4_2 of such a network ends in noise although the loss falls (128 px photos, 300
-    evaluations: SSIM 0.04-0.07; ``benchmarks/bench_offline.py``, ``docs/offline.md``).
+    evaluations from white noise: SSIM 0.01-0.02; ``benchmarks/bench_offline.py``, ``docs/offline.md``).
 
     The recipe, layer by layer on a calibration image (seeded 1/f "pink" noise of ``size`` px):
 
