@@ -98,3 +98,19 @@ def test_deep_content_reconstruction_is_recognisable_with_random_weights():
     res = nstlib.reconstruct_content(photo, "conv4_2", size=None, steps=30, weights="random", progress=False)
     to_np = lambda t: t[0].permute(1, 2, 0).numpy()  # noqa: E731
     assert structural_similarity(to_np(res.image), to_np(photo), channel_axis=2, data_range=1.0) > 0.3
+
+
+def test_vgg_textures_use_the_reconstruction_filters_with_random_weights(weights_file):
+    """synthesize_texture(model="vgg") with random weights runs on get_encoder(pooling="auto") (leaky
+    filters, average pooling), where bench_offline.py measured brush_strokes' Gram share 0.93 against 0.63."""
+    src = smooth_image(24, 24)
+    kw = dict(layers=["conv1_1", "pool1"], size=24, steps=3, model="vgg", progress=False)
+    default = nstlib.synthesize_texture(src, weights="random", **kw).image
+    leaky = nstlib.synthesize_texture(src, encoder=nstlib.get_encoder("random", pooling="auto"), **kw).image
+    plain = nstlib.synthesize_texture(src, encoder=nstlib.get_encoder("random"), **kw).image
+    torch.testing.assert_close(default, leaky)
+    assert not torch.allclose(default, plain)
+    trained = nstlib.synthesize_texture(src, weights=weights_file, **kw).image  # trained: max pooling, as before
+    torch.testing.assert_close(
+        trained, nstlib.synthesize_texture(src, encoder=nstlib.get_encoder(weights_file), **kw).image
+    )
