@@ -63,9 +63,9 @@ def get_encoder(
     2016 use average pooling for all image synthesis).
     """
     resolved = resolve_weights(weights)
-    if pooling == "auto":
-        enc = _cached_encoder(str(resolved), "max", precision, device)
-        if enc.is_random:
+    if pooling == "auto":  # "random" is known to be random; "auto" only once the download was tried
+        enc = None if resolved == "random" else _cached_encoder(str(resolved), "max", precision, device)
+        if enc is None or enc.is_random:
             return _cached_encoder(str(resolved), "avg", precision, device, RECONSTRUCTION_LEAK)
         return enc
     return _cached_encoder(str(resolved), pooling, precision, device)
@@ -337,7 +337,7 @@ def _resize(img: Tensor, longer: int) -> Tensor:
     )
 
 
-def _encoder_and_image(
+def _reconstruction(
     image: Image,
     size: int | tuple[int, int] | None,
     weights: str | os.PathLike,
@@ -345,8 +345,10 @@ def _encoder_and_image(
     encoder: VGG19Features | None,
     init: str,
     line_search: str | None,
-) -> tuple[VGG19Features, Tensor, tuple[int, int], str, str | None]:
-    """A reconstruction's encoder, the photo on its device, the photo's (H, W), start and line search.
+    **loop: Any,
+) -> tuple[VGG19Features, Tensor, dict[str, Any]]:
+    """A reconstruction's encoder, the photo on its device, and the settings of :func:`synthesize`
+    that both reconstructions share (size, start, line search and ``loop``: optimizer, steps, ...).
 
     ``init="auto"`` is white noise (Gatys et al.) with trained weights and the same noise turned
     down to mid-grey +- 5 % (``"quiet"``) with random ones; ``line_search="auto"`` is L-BFGS's
@@ -359,7 +361,8 @@ def _encoder_and_image(
         init = "quiet" if enc.is_random else "noise"
     if line_search == "auto":
         line_search = "strong_wolfe" if enc.is_random else None
-    return enc, img, (int(img.shape[-2]), int(img.shape[-1])), init, line_search
+    hw = (int(img.shape[-2]), int(img.shape[-1]))
+    return enc, img, dict(size=hw, init=init, line_search=line_search, **loop)
 
 
 def reconstruct_content(
@@ -388,20 +391,12 @@ def reconstruct_content(
     SSIM 0.12 from white noise, 0.32 from the quiet start). ``line_search``: None (L-BFGS's fixed
     step, which gets more out of a small budget) or ``"strong_wolfe"``.
     """
-    enc, img, hw, init, line_search = _encoder_and_image(image, size, weights, pooling, encoder, init, line_search)
+    enc, img, common = _reconstruction(
+        image, size, weights, pooling, encoder, init, line_search,
+        optimizer=optimizer, steps=steps, seed=seed, progress=progress, callback=callback,
+    )  # fmt: skip
     return synthesize(
-        enc,
-        content_targets=content_targets(enc, img, [layer]),
-        content_layers={layer: 1.0},
-        style_weight=0.0,
-        init=init,
-        size=hw,
-        optimizer=optimizer,
-        steps=steps,
-        line_search=line_search,
-        seed=seed,
-        progress=progress,
-        callback=callback,
+        enc, content_targets=content_targets(enc, img, [layer]), content_layers={layer: 1.0}, style_weight=0.0, **common
     )
 
 
@@ -434,7 +429,10 @@ def reconstruct_style(
     start (loss 17 against 12; 0.02 with the line search) and the picture stayed red noise.
     Trained weights keep max pooling, white noise, the given w_l and the fixed step.
     """
-    enc, img, hw, init, line_search = _encoder_and_image(image, size, weights, pooling, encoder, init, line_search)
+    enc, img, common = _reconstruction(
+        image, size, weights, pooling, encoder, init, line_search,
+        optimizer=optimizer, steps=steps, seed=seed, progress=progress, callback=callback,
+    )  # fmt: skip
     sl = _layer_weights(layers, {})
     return synthesize(
         enc,
@@ -443,14 +441,7 @@ def reconstruct_style(
         content_weight=0.0,
         style_weight=1.0,
         layer_balance=enc.is_random if layer_balance is None else layer_balance,
-        init=init,
-        size=hw,
-        optimizer=optimizer,
-        steps=steps,
-        line_search=line_search,
-        seed=seed,
-        progress=progress,
-        callback=callback,
+        **common,
     )
 
 
