@@ -1,4 +1,4 @@
-"""VGG-19 as a feature extractor with Gatys' layer names (the encoder stage of the pipeline).
+"""VGG-19 (or VGG-16) as a feature extractor with Gatys' layer names (the encoder stage of the pipeline).
 
 Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", 2014.
 Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural Networks", CVPR 2016.
@@ -14,9 +14,12 @@ deepest one. Convolutions keep a map's size (3x3, padding 1); each pooling halve
 (:func:`layer_shape`).
 
 Weights (argument ``weights`` or ``$NSTLIB_WEIGHTS``; details in :mod:`nstlib.weights`):
-``"imagenet"`` (torchvision's, downloaded once), a path to a torchvision VGG-19 state dict,
-``"random"`` (seeded, rescaled as Gatys et al. did so activations neither vanish nor explode), or
-``"auto"`` (ImageNet when available, else random with a warning).
+``"imagenet"`` (torchvision's, downloaded once), ``"imagenet-vgg16"`` (torchvision's VGG-16), a
+path to a torchvision VGG-19 or VGG-16 state dict, ``"random"`` (seeded, rescaled as Gatys et al.
+did so activations neither vanish nor explode), or ``"auto"`` (ImageNet when available, else random
+with a warning). The architecture follows the weights: a state dict with 13 convolutions is a
+VGG-16 (Simonyan & Zisserman's configuration D: no conv3_4, conv4_4, conv5_4), one with 16 a VGG-19
+(configuration E). Every other layer has the same name, shape and place in both.
 
 Speed: the encoder can compute in channels-last memory and run the backward pass of its
 convolutions in bfloat16 (``precision``); that machinery lives in :mod:`nstlib.speed` and changes
@@ -34,8 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import speed
-from ._moved import forwarder
-from .weights import load_torchvision_state_dict_, load_weights_, resolve_weights
+from .weights import arch_of, fetch_state, init_random_, load_torchvision_state_dict_, resolve_weights
 
 __all__ = [
     "VGG19Features",
@@ -83,12 +85,16 @@ LAYER_NAMES: tuple[str, ...] = tuple(vgg_layer_names("vgg19"))
 
 
 def pool_count(layer: str) -> int:
-    """How many 2x2 poolings an image passes on its way to ``layer`` (its own included).
+    """How many 2x2 poolings an image passes on its way to ``layer`` (its own included): the same in
+    VGG-16 and VGG-19, read from the name (block B starts after B - 1 poolings).
 
     >>> pool_count("conv1_1"), pool_count("pool1"), pool_count("conv4_2"), pool_count("pool5")
     (0, 1, 3, 5)
     """
-    return sum(1 for name in LAYER_NAMES[: LAYER_NAMES.index(layer) + 1] if name.startswith("pool"))
+    if layer not in LAYER_NAMES:
+        raise ValueError(f"unknown VGG layer name {layer!r}; valid names are: {', '.join(LAYER_NAMES)}")
+    block = int(layer[4])  # "pool3", "conv4_2", "relu4_2": the block number follows the 4-letter prefix
+    return block if layer.startswith("pool") else block - 1
 
 
 def layer_shape(layer: str, height: int, width: int) -> tuple[int, int]:
@@ -104,12 +110,12 @@ def layer_shape(layer: str, height: int, width: int) -> tuple[int, int]:
     return height, width
 
 
-def _build(pooling: str) -> nn.Sequential:
-    """VGG-19's 37 layers in torchvision's order, each under its Gatys name."""
+def _build(pooling: str, arch: str = "vgg19") -> nn.Sequential:
+    """VGG-19's 37 layers (VGG-16's 31) in torchvision's order, each under its Gatys name."""
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     in_ch = 3
-    names = iter(LAYER_NAMES)
-    for v in VGG_CONFIGS["vgg19"]:
+    names = iter(vgg_layer_names(arch))
+    for v in VGG_CONFIGS[arch]:
         if v == "M":
             pool = nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2)
             layers[next(names)] = pool
@@ -121,10 +127,12 @@ def _build(pooling: str) -> nn.Sequential:
 
 
 class VGG19Features(nn.Module):
-    """VGG-19's convolutional part with named layers; frozen; input normalisation inside.
+    """VGG-19's (or VGG-16's) convolutional part with named layers; frozen; input normalisation inside.
 
     Args:
-        weights: ``"auto"`` (default), ``"imagenet"``, ``"random"`` or a path to a state dict.
+        weights: ``"auto"`` (default), ``"imagenet"``, ``"imagenet-vgg16"``, ``"random"`` or a path
+            to a torchvision VGG-19 or VGG-16 state dict. The architecture follows the weights
+            (:attr:`arch`): 13 convolutions make a VGG-16.
         pooling: ``"max"`` (torchvision) or ``"avg"`` (Gatys et al. 2016 report that average
             pooling gives slightly more appealing results).
         precision: ``"auto"`` runs the backward pass of the convolutions in bfloat16 on CPUs
@@ -137,6 +145,8 @@ class VGG19Features(nn.Module):
             network, 0.4 = the one reconstructions use (:func:`nstlib.weights.init_random_`).
         normalize: apply Gatys' normalisation (each filter's mean activation over the calibration
             photos becomes 1; :mod:`nstlib.calibration`).
+        arch: ``"vgg19"`` or ``"vgg16"`` for random weights (default VGG-19); a file or
+            ``"imagenet-vgg16"`` decides it, and a different ``arch`` is an error.
 
     Speed (:mod:`nstlib.speed`): on CPUs the maps are computed in channels-last memory layout
     (attribute :attr:`channels_last`). In bf16 mode the convs in :attr:`fp32_convs` (default
@@ -149,7 +159,7 @@ class VGG19Features(nn.Module):
         feats = enc(img, ["conv4_2", "relu1_1"])  # {"conv4_2": (1, 512, H/8, W/8), ...}
     """
 
-    layer_names: tuple[str, ...] = LAYER_NAMES
+    layer_names: tuple[str, ...] = LAYER_NAMES  # VGG-16's are set per instance
     mean: Tensor  # (1, 3, 1, 1) buffers: ImageNet statistics
     std: Tensor
 
@@ -162,6 +172,7 @@ class VGG19Features(nn.Module):
         seed: int = 0,
         normalize: bool = True,
         leak: float = 0.0,
+        arch: str | None = None,
     ) -> None:
         super().__init__()
         from .config import default_device
@@ -170,12 +181,29 @@ class VGG19Features(nn.Module):
             raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
         if precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
+        if arch not in (None, *VGG_CONFIGS):
+            raise ValueError(f"arch must be None, 'vgg16' or 'vgg19', got {arch!r}")
         self.pooling = pooling
-        self.features = _build(pooling)
+        state, source = fetch_state(resolve_weights(weights))
+        found = arch_of(state) if state is not None else None
+        if found is not None and arch is not None and found != arch:
+            raise ValueError(f"weights {source!r} are a {found} network, but arch={arch!r} was asked for")
+        #: "vgg19" or "vgg16": what the weights are (random weights: ``arch``, default VGG-19)
+        self.arch: str = found or arch or "vgg19"
+        self.layer_names = tuple(vgg_layer_names(self.arch))
+        self.features = _build(pooling, self.arch)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-        #: "imagenet", "random (seed 0)", a file path, ... (see nstlib.weights.load_weights_)
-        self.weights_source = load_weights_(self.features, resolve_weights(weights), seed, leak)
+        #: True when the filters are random: decided here, once, from what was loaded (not from a name)
+        self._random = state is None
+        if state is None:
+            init_random_(self.features, seed, leak=leak)
+            detail = f"seed {seed}" + (f", leak {leak:g}" if leak else "") + source[len("random") :]
+            source = f"random ({detail})"
+        else:
+            load_torchvision_state_dict_(self.features, state, source)
+        #: "imagenet", "imagenet-vgg16", "random (seed 0)", a file path, ...
+        self.weights_source = source
         #: True when Gatys' normalisation was applied (see :mod:`nstlib.calibration`)
         self.normalized = False
         #: seconds the calibration pass took (0 when the means came from the cache or normalize=False)
@@ -220,17 +248,22 @@ class VGG19Features(nn.Module):
         stats, self.calibration_seconds = cached_stats(self.features, self.pooling, self.mean, self.std)
         # nstlib's own random recipe is not the user's file: its few odd filters are not worth a warning
         self.dead_filters, self.sparse_filters = normalize_(
-            self.features, stats, warn=not self.is_random, source=f"VGG-19 weights {self.weights_source!r}"
+            self.features, stats, warn=not self.is_random, source=f"{self.arch_name} weights {self.weights_source!r}"
         )
         self.normalized = True
 
     @property
     def is_random(self) -> bool:
-        """True when the network carries random (untrained) filters."""
-        return self.weights_source.startswith("random")
+        """True when the network carries random (untrained) filters: nothing was loaded."""
+        return self._random
+
+    @property
+    def arch_name(self) -> str:
+        """ "VGG-19" or "VGG-16" (for messages and figure labels)."""
+        return "VGG-16" if self.arch == "vgg16" else "VGG-19"
 
     def load_torchvision_state_dict(self, state: object, source: str = "state dict") -> None:
-        """Copy the conv filters of a torchvision VGG-19 state dict (full model or ``.features``)."""
+        """Copy the conv filters of a torchvision state dict of this architecture (full model or ``.features``)."""
         load_torchvision_state_dict_(self.features, state, source)
 
     # ------------------------------------------------------------------ forward
@@ -241,7 +274,9 @@ class VGG19Features(nn.Module):
         layers = list(layers)
         bad = [name for name in layers if name not in self.layer_names]
         if bad:
-            raise ValueError(f"unknown VGG-19 layer name(s) {bad}; valid names are: {', '.join(self.layer_names)}")
+            raise ValueError(
+                f"unknown {self.arch_name} layer name(s) {bad}; valid names are: {', '.join(self.layer_names)}"
+            )
         return layers
 
     def check_size(self, height: int, width: int, layers: Sequence[str]) -> None:
@@ -250,7 +285,7 @@ class VGG19Features(nn.Module):
             return
         need = self.min_size(layers)
         if min(height, width) < need:
-            deepest = max(layers, key=LAYER_NAMES.index)
+            deepest = max(layers, key=pool_count)
             raise ValueError(
                 f"image of {height}x{width} px is too small for layer {deepest}: it needs at least "
                 f"{need}x{need} px (each pooling halves the map). Use a larger image or size."
@@ -291,7 +326,7 @@ class VGG19Features(nn.Module):
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(x.shape)}")
         self.check_size(x.shape[-2], x.shape[-1], layers)
         wanted = set(layers)
-        deepest = max(LAYER_NAMES.index(name) for name in layers)
+        deepest = max(self.layer_names.index(name) for name in layers)
         x = (x.to(self.mean.device, torch.float32) - self.mean) / self.std  # (B, 3, H, W)
         x = speed.to_layout(x, self.channels_last)  # same values, maybe another order in memory
         out: dict[str, Tensor] = {}
@@ -312,21 +347,7 @@ class VGG19Features(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"weights={self.weights_source!r}, pooling={self.pooling!r}, precision={self.precision!r}, "
+            f"arch={self.arch!r}, weights={self.weights_source!r}, pooling={self.pooling!r}, "
+            f"precision={self.precision!r}, "
             f"normalized={self.normalized}"
         )
-
-
-# Names that moved in the restructure (issue 15): they keep working from here for one version.
-_MOVED = {
-    "native_bf16": "nstlib.speed",
-    "_Bf16BackwardConv": "nstlib.speed:Bf16BackwardConv",
-    "WeightsError": "nstlib.weights",
-    "IMAGENET_URL": "nstlib.weights",
-    "_imagenet_url": "nstlib.weights:imagenet_url",
-    "_imagenet_cache_file": "nstlib.weights:imagenet_cache_file",
-    "_download_imagenet": "nstlib.weights:download_imagenet",
-    "_pink_noise": "nstlib.weights:pink_noise",
-    "_resolve_weights": "nstlib.weights:resolve_weights",
-}
-__getattr__, _ = forwarder(__name__, _MOVED)

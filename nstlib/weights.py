@@ -34,7 +34,9 @@ __all__ = [
     "WeightsError",
     "IMAGENET_URL",
     "resolve_weights",
-    "load_weights_",
+    "fetch_state",
+    "arch_of",
+    "IMAGENET16_URL",
     "load_torchvision_state_dict_",
     "read_state_file",
     "download_imagenet",
@@ -48,7 +50,11 @@ __all__ = [
 # torchvision.models (~1.5 s); the download asks torchvision's weights API (imagenet_url). Tests and
 # mirrors may point IMAGENET_URL elsewhere; its file name carries the sha256 prefix (<arch>-<prefix>.pth).
 IMAGENET_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-_TORCHVISION_URL = IMAGENET_URL
+#: torchvision's VGG16_Weights.IMAGENET1K_V1.url (``weights="imagenet-vgg16"``), pointed elsewhere like IMAGENET_URL
+IMAGENET16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
+_TORCHVISION_URLS = {"vgg19": IMAGENET_URL, "vgg16": IMAGENET16_URL}
+#: how many 3x3 convolutions each architecture has: the number in a state dict decides which it is
+CONV_COUNTS = {13: "vgg16", 16: "vgg19"}
 
 # ImageNet statistics (the same as nstlib.vgg's; repeated so that this module does not import vgg)
 _MEAN = (0.485, 0.456, 0.406)
@@ -56,11 +62,12 @@ _STD = (0.229, 0.224, 0.225)
 
 
 class WeightsError(ValueError):
-    """A weights argument or file that cannot be used as VGG-19 weights."""
+    """A weights argument or file that cannot be used as VGG-16 or VGG-19 weights."""
 
 
 def resolve_weights(weights: str | os.PathLike) -> str | Path:
-    """``"imagenet"``, ``"random"``, ``"auto"`` or a :class:`~pathlib.Path`; ``"auto"`` reads ``$NSTLIB_WEIGHTS``.
+    """``"imagenet"``, ``"imagenet-vgg16"``, ``"random"``, ``"auto"`` or a :class:`~pathlib.Path`;
+    ``"auto"`` reads ``$NSTLIB_WEIGHTS``.
 
     >>> resolve_weights("random"), resolve_weights("my/vgg19.pth").name
     ('random', 'vgg19.pth')
@@ -69,31 +76,33 @@ def resolve_weights(weights: str | os.PathLike) -> str | Path:
         return Path(weights)
     if not isinstance(weights, str):
         raise WeightsError(
-            f"weights must be 'auto', 'imagenet', 'random' or a path to a VGG-19 state dict, got {weights!r}"
+            "weights must be 'auto', 'imagenet', 'imagenet-vgg16', 'random' or a path to a VGG-16/VGG-19 "
+            f"state dict, got {weights!r}"
         )
     if weights == "auto":
         env = config.weights_setting()
         if env and env != "auto":
             return resolve_weights(env)
         return "auto"
-    if weights in ("imagenet", "random"):
+    if weights in ("imagenet", "imagenet-vgg16", "random"):
         return weights
     path = Path(weights).expanduser()
     if path.suffix or os.sep in weights or path.exists():
         return path
     raise WeightsError(
-        f"unknown weights {weights!r}: use 'auto', 'imagenet', 'random' or a path to a VGG-19 state dict (.pth)"
+        f"unknown weights {weights!r}: use 'auto', 'imagenet', 'imagenet-vgg16', 'random' or a path to a "
+        "VGG-16/VGG-19 state dict (.pth)"
     )
 
 
-def load_weights_(features: nn.Sequential, weights: str | Path, seed: int, leak: float = 0.0) -> str:
-    """Fill ``features`` (VGG-19's layers, torchvision's order) from resolved ``weights``; return the source.
+def fetch_state(weights: str | Path) -> tuple[dict | None, str]:
+    """The state dict that resolved ``weights`` name, and where it came from; ``None`` for random weights.
 
-    The source reads ``"imagenet"``, ``"random (seed 0)"``, ``"random (seed 0, leak 0.4)"``,
-    ``"random (seed 0; imagenet unavailable)"`` or the file's path (``VGG19Features.weights_source``).
-    ``leak`` shapes random filters only (:func:`init_random_`).
+    The source reads ``"imagenet"`` (torchvision's VGG-19), ``"imagenet-vgg16"``, the file's path,
+    ``"random"``, or ``"random; imagenet unavailable"`` when ``"auto"`` could not get the ImageNet
+    file (with a warning that says how to get it). What was loaded, not a name, later decides
+    whether the network is random (:attr:`nstlib.VGG19Features.is_random`).
     """
-    name = f"random (seed {seed}" + (f", leak {leak:g}" if leak else "")
     if weights == "auto":
         try:
             path = download_imagenet(timeout=config.download_timeout())
@@ -108,19 +117,42 @@ def load_weights_(features: nn.Sequential, weights: str | Path, seed: int, leak:
                 f"{imagenet_cache_file().parent} or set NSTLIB_WEIGHTS=/path/to/vgg19.pth.",
                 stacklevel=3,  # the caller of VGG19Features(...)
             )
-            init_random_(features, seed, leak=leak)
-            return f"{name}; imagenet unavailable)"
-        load_torchvision_state_dict_(features, read_state_file(path), source=str(path))
-        return "imagenet"
-    if weights == "imagenet":
-        path = download_imagenet(timeout=60.0)
-        load_torchvision_state_dict_(features, read_state_file(path), source=str(path))
-        return "imagenet"
+            return None, "random; imagenet unavailable"
+        return _state_dict(read_state_file(path), str(path)), "imagenet"
+    if weights in ("imagenet", "imagenet-vgg16"):
+        arch = "vgg16" if weights == "imagenet-vgg16" else "vgg19"
+        path = download_imagenet(timeout=60.0, arch=arch)
+        return _state_dict(read_state_file(path), str(path)), str(weights)
     if weights == "random":
-        init_random_(features, seed, leak=leak)
-        return f"{name})"
-    load_torchvision_state_dict_(features, read_state_file(Path(weights)), source=str(weights))
-    return str(weights)
+        return None, "random"
+    return _state_dict(read_state_file(Path(weights)), str(weights)), str(weights)
+
+
+def _state_dict(state: object, source: str) -> dict:
+    """``state``'s conv part with torchvision's ``features`` indices as keys (``"0.weight"``, ...)."""
+    if not isinstance(state, dict):
+        raise WeightsError(f"{source}: expected a dict of tensors (a state dict), got {type(state).__name__}")
+    if any(isinstance(k, str) and k.startswith("features.") for k in state):
+        state = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
+    return state
+
+
+def arch_of(state: dict) -> str:
+    """``"vgg16"`` for a torchvision-layout state dict with 13 convolutions, else ``"vgg19"`` (16).
+
+    A dict with another count is taken as a broken VGG-19 file, so that loading it names the
+    first missing or misshapen key.
+
+    >>> import torch
+    >>> arch_of({f"{i}.weight": torch.zeros(1, 1, 3, 3) for i in range(13)})
+    'vgg16'
+    """
+    convs = sum(1 for k, v in _state_dict(state, "state dict").items() if k.endswith("weight") and _is_kernel(v))
+    return CONV_COUNTS.get(convs, "vgg19")
+
+
+def _is_kernel(v: object) -> bool:
+    return isinstance(v, Tensor) and v.dim() == 4
 
 
 # ----------------------------------------------------------------------------- state dicts
@@ -153,25 +185,23 @@ def torchvision_keys(features: nn.Sequential) -> list[tuple[str, str]]:
 
 
 def load_torchvision_state_dict_(features: nn.Sequential, state: object, source: str = "state dict") -> None:
-    """Copy the conv filters of a torchvision VGG-19 state dict (full model or ``.features``) into ``features``."""
-    if not isinstance(state, dict):
-        raise WeightsError(f"{source}: expected a dict of tensors (a state dict), got {type(state).__name__}")
-    if any(k.startswith("features.") for k in state):
-        state = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
+    """Copy the conv filters of a torchvision VGG state dict (full model or ``.features``) into ``features``."""
+    state = _state_dict(state, source)
+    arch = "VGG-16" if sum(isinstance(m, nn.Conv2d) for m in features) == 13 else "VGG-19"
     own = features.state_dict()
     new = {}
     for tv_key, our_key in torchvision_keys(features):
         if tv_key not in state:
             raise WeightsError(
-                f"{source} is not a VGG-19 state dict: key 'features.{tv_key}' ({our_key}) is missing. "
+                f"{source} is not a {arch} state dict: key 'features.{tv_key}' ({our_key}) is missing. "
                 "Expected torchvision.models.vgg19().state_dict() (keys 'features.0.weight' ... "
-                "'features.34.bias')."
+                "'features.34.bias') or vgg16()'s (13 convolutions, up to 'features.28.bias')."
             )
         tensor = state[tv_key]
         if not isinstance(tensor, Tensor) or tensor.shape != own[our_key].shape:
             got = tuple(tensor.shape) if isinstance(tensor, Tensor) else type(tensor).__name__
             raise WeightsError(
-                f"{source} is not a VGG-19 state dict: 'features.{tv_key}' ({our_key}) has shape "
+                f"{source} is not a {arch} state dict: 'features.{tv_key}' ({our_key}) has shape "
                 f"{got}, expected {tuple(own[our_key].shape)}"
             )
         if not bool(torch.isfinite(tensor).all()):
@@ -184,25 +214,27 @@ def load_torchvision_state_dict_(features: nn.Sequential, state: object, source:
 
 
 # ----------------------------------------------------------------------------- ImageNet download
-def imagenet_url() -> str:
-    """The checkpoint's URL: torchvision's ``VGG19_Weights.IMAGENET1K_V1.url``, or ``IMAGENET_URL`` where
-    that was pointed elsewhere (tests' loopback server, a mirror)."""
-    if IMAGENET_URL != _TORCHVISION_URL:
-        return IMAGENET_URL
-    from torchvision.models import VGG19_Weights  # imported here: ~1.5 s, only when weights are fetched
+def imagenet_url(arch: str = "vgg19") -> str:
+    """The checkpoint's URL: torchvision's ``VGG19_Weights.IMAGENET1K_V1.url`` (``VGG16_Weights``' for
+    ``arch="vgg16"``), or ``IMAGENET_URL`` / ``IMAGENET16_URL`` where that was pointed elsewhere (tests'
+    loopback server, a mirror)."""
+    url = IMAGENET16_URL if arch == "vgg16" else IMAGENET_URL
+    if url != _TORCHVISION_URLS[arch]:
+        return url
+    from torchvision.models import VGG16_Weights, VGG19_Weights  # imported here: ~1.5 s, only when fetched
 
-    return VGG19_Weights.IMAGENET1K_V1.url
+    return (VGG16_Weights if arch == "vgg16" else VGG19_Weights).IMAGENET1K_V1.url
 
 
-def imagenet_cache_file() -> Path:
+def imagenet_cache_file(arch: str = "vgg19") -> Path:
     """Where torchvision's weights API keeps the checkpoint: ``torch.hub.get_dir()/checkpoints/<file name>``
     (``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth``), as ``VGG19_Weights.IMAGENET1K_V1.get_state_dict()``."""
-    name = os.path.basename(urllib.parse.urlparse(imagenet_url()).path)
+    name = os.path.basename(urllib.parse.urlparse(imagenet_url(arch)).path)
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
-def download_imagenet(timeout: float) -> Path:
-    """Download torchvision's VGG-19 checkpoint into torch's hub cache (if it is not there yet).
+def download_imagenet(timeout: float, arch: str = "vgg19") -> Path:
+    """Download torchvision's VGG-19 (or ``arch="vgg16"``) checkpoint into torch's hub cache (if not there yet).
 
     The download is torchvision's: ``torch.hub.download_url_to_file`` with a progress bar on stderr and
     the sha256 prefix of the file name checked (``check_hash=True`` in torchvision's weights API). It
@@ -214,10 +246,10 @@ def download_imagenet(timeout: float) -> Path:
         OSError: offline, HTTP errors, timeouts (``weights='auto'`` falls back to random weights).
         WeightsError: the downloaded file's sha256 does not match (the file is deleted).
     """
-    target = imagenet_cache_file()
+    target = imagenet_cache_file(arch)
     if target.exists():
         return target
-    url = imagenet_url()
+    url = imagenet_url(arch)
     target.parent.mkdir(parents=True, exist_ok=True)
     match = torch.hub.HASH_REGEX.search(target.name)  # torchvision names files <arch>-<sha256 prefix>.pth
     prefix = match.group(1) if match else None
@@ -228,7 +260,7 @@ def download_imagenet(timeout: float) -> Path:
     except RuntimeError as err:  # torch.hub's hash check: 'invalid hash value (expected ..., got ...)'
         raise WeightsError(
             f"downloaded {url} but its sha256 does not start with {prefix} ({err}): the download is "
-            f"corrupt or was altered, and was deleted. Try again, or copy a good vgg19-dcbb9e9d.pth into "
+            f"corrupt or was altered, and was deleted. Try again, or copy a good {target.name} into "
             f"{target.parent} or set NSTLIB_WEIGHTS=/path/to/vgg19.pth."
         ) from None
     finally:

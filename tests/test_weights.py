@@ -46,10 +46,12 @@ def test_weights_file_that_is_not_vgg19(tmp_path):
     torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, bad)
     with pytest.raises(WeightsError, match="is not a VGG-19 state dict.*features.0.weight"):
         VGG19Features(weights=bad)
-    vgg16 = tmp_path / "vgg16.pth"
-    torch.save(torchvision.models.vgg16().features.state_dict(), vgg16)
+    vgg19_short = tmp_path / "vgg19_short.pth"  # one convolution missing: a broken VGG-19, not a VGG-16
+    state = torchvision.models.vgg19().features.state_dict()
+    del state["16.weight"]
+    torch.save(state, vgg19_short)
     with pytest.raises(WeightsError, match="is not a VGG-19 state dict: key 'features.16.weight'"):
-        VGG19Features(weights=vgg16)
+        VGG19Features(weights=vgg19_short)
     wrong_shape = tmp_path / "wrong_shape.pth"
     state = torchvision.models.vgg19().features.state_dict()
     state["0.weight"] = torch.zeros(64, 3, 5, 5)  # the lecture's slip: conv1_1 is 3x3, not 5x5
