@@ -57,14 +57,49 @@ def test_luminance_transfer_keeps_content_chrominance(encoder):
     assert (rgb_to_yiq(res.image)[:, :1] - rgb_to_yiq(content)[:, :1]).abs().mean() > 1e-3  # luminance did change
 
 
-def test_histogram_matching_gives_style_the_content_colour_statistics(encoder, spy):
+def test_histogram_matching_hands_the_recoloured_style_to_the_targets(encoder, spy):
     content = smooth_image(48, 64, seed=3) * torch.tensor([1.0, 0.7, 0.2]).view(1, 3, 1, 1)
     style = smooth_image(64, 64, seed=4) * torch.tensor([0.1, 0.5, 1.0]).view(1, 3, 1, 1)
     run(content, style, encoder, preserve_color="histogram", steps=1)
-    matched = spy["style_images"][0][0].reshape(3, -1).double().numpy()
-    ref = nstlib.load_image(content, size=64)[0].reshape(3, -1).double().numpy()
-    np.testing.assert_allclose(matched.mean(1), ref.mean(1), atol=0.02)
-    np.testing.assert_allclose(np.cov(matched), np.cov(ref), atol=0.003)
+    expected = match_color(nstlib.load_image(style, size=64), nstlib.load_image(content, size=64))
+    torch.testing.assert_close(spy["style_images"][0], expected, rtol=0, atol=0)
+    assert (expected - nstlib.load_image(style, size=64)).abs().mean() > 0.05  # the colours did change
+
+
+def _sqrtm(cov: np.ndarray) -> np.ndarray:
+    vals, vecs = np.linalg.eigh(cov)
+    return (vecs * np.sqrt(vals)) @ vecs.T
+
+
+def _rotation(a: float, b: float) -> np.ndarray:
+    za = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    xb = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    return za @ xb
+
+
+def test_match_color_maps_the_style_covariance_onto_the_contents():
+    """Gatys et al. 2017, Sec. 5.2: x -> A (x - mu_s) + mu_c with A = Sigma_c^1/2 Sigma_s^-1/2, so that
+    A Sigma_s A^T = Sigma_c. Float64, colour covariances that do not commute (elongated along different
+    axes; with commuting ones the swapped product Sigma_s^-1/2 Sigma_c^1/2 would be right too) and pixels
+    that stay inside [0, 1] (no clamping), so the check is exact up to match_color's 1e-6 regulariser."""
+    rng = np.random.default_rng(0)
+    S0 = _rotation(0.3, 0.2) @ np.diag([0.03, 0.01, 0.004]) @ _rotation(0.3, 0.2).T
+    C0 = _rotation(-0.9, 1.1) @ np.diag([0.025, 0.012, 0.005]) @ _rotation(-0.9, 1.1).T
+    xs = np.linalg.cholesky(S0) @ rng.uniform(-(3**0.5), 3**0.5, (3, 4096)) + 0.5  # (3, M), unit-variance noise
+    xc = np.linalg.cholesky(C0) @ rng.uniform(-(3**0.5), 3**0.5, (3, 4096)) + 0.5
+    S, C = np.cov(xs), np.cov(xc)
+    assert np.abs(S @ C - C @ S).max() > 0.3 * np.abs(S @ C).max()  # far from commuting
+    out = match_color(torch.from_numpy(xs).reshape(1, 3, 64, 64), torch.from_numpy(xc).reshape(1, 3, 64, 64))
+    assert out.dtype == torch.float64
+    y = out[0].reshape(3, -1).numpy()
+    assert 0 < y.min() and y.max() < 1  # nothing was clamped: the map is exactly affine
+    # the linear part, read back from the result (least squares on the centred pixels), and the statistics
+    X, Y = xs - xs.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
+    A = np.linalg.lstsq(X.T, Y.T, rcond=None)[0].T  # (3, 3)
+    np.testing.assert_allclose(A @ S @ A.T, C, rtol=0, atol=5e-6)  # the swapped order is off by 2e-3
+    np.testing.assert_allclose(np.cov(y), C, rtol=0, atol=5e-6)
+    np.testing.assert_allclose(y.mean(1), xc.mean(1), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(A, _sqrtm(C) @ np.linalg.inv(_sqrtm(S)), rtol=0, atol=1e-3)  # swapped: 0.16 off
 
 
 def test_match_color_hand_example():
@@ -163,11 +198,36 @@ def test_mask_confines_style_to_its_region(encoder):
     torch.testing.assert_close(res.image[..., 40:, :], content[..., 40:, :], rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("c", [0.3, 0.7])
+def test_a_constant_soft_mask_leaves_the_style_image_itself_at_zero_style_loss(encoder, c):
+    """With a constant mask c the generated features are c F, their Gram c^2 G; the target A is scaled by
+    the mask's mean square, c^2 (Gatys et al. 2017, Sec. 4), so the style image itself still has E_l = 0.
+    (Scaled by the mean c instead, E_l would be (1 - 1/c)^2 times the masked Gram's own size.)"""
+    img = smooth_image(32, 32, seed=21)
+    layers = ["relu1_1", "relu2_1", "relu3_1"]
+    res = run(
+        img,
+        img,
+        encoder,
+        size=None,
+        mask=torch.full((32, 32), c),
+        init="content",
+        content_weight=0.0,
+        style_layers=layers,
+        steps=1,
+    )
+    with torch.no_grad():
+        feats = encoder(img, layers)
+    for name in layers:
+        N = feats[name].shape[1]
+        scale = nstlib.style_layer_loss(c * feats[name], torch.zeros(1, N, N)).item()  # E_l against A = 0
+        assert res.history[0][f"style/{name}"] <= 1e-9 * scale, name
+
+
 def test_empty_mask_means_no_style_term(encoder):
     res = run(smooth_image(64, 64), smooth_image(64, 64, seed=10), encoder, mask=torch.zeros(64, 64), steps=2)
     style_terms = [k for k in res.history[0] if k.startswith("style/")]
     assert len(style_terms) == 5 and all(h[k] == 0.0 for h in res.history for k in style_terms)  # recorded, all 0
-    assert res.history[0]["content/relu4_2"] == 0.0  # init=content and no style: nothing to do
 
 
 def test_layer_masks_area_shares():

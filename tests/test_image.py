@@ -421,6 +421,26 @@ def test_atomic_write_replaces_creates_folders_and_honours_umask(tmp_path):
         pass
 
 
+def test_atomic_write_renames_within_the_destination_folder(tmp_path, monkeypatch):
+    """os.replace is atomic only within one file system: the temporary file must sit next to the target
+    (a temporary file in the system's temp folder fails with EXDEV when the target is on another disk)."""
+    calls = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        calls.append((Path(src), Path(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    target = tmp_path / "out" / "picture.png"
+    save_image(torch.zeros(1, 3, 2, 2), target)
+    with atomic_write(tmp_path / "notes.txt", "w", encoding="utf-8") as f:
+        f.write("x")
+    assert [dst for _, dst in calls] == [target, tmp_path / "notes.txt"]
+    for src, dst in calls:
+        assert src.parent == dst.parent and src.name.startswith("."), (src, dst)
+
+
 # --------------------------------------------------------------------------- the old module name
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -283,6 +284,72 @@ def test_calibration_is_cached_per_weights(tmp_path):
     other = VGG19Features(weights="random", precision="fp32", device="cpu", seed=12)
     assert other.calibration_seconds > 0  # other filters, other cache entry
     assert len(list((tmp_path / "cache" / "calibration").glob("*.pt"))) == 2
+
+
+def test_max_and_avg_pooling_of_one_network_each_get_their_own_means(tmp_path):
+    """The calibration cache is keyed by the pooling too: the max- and the average-pooling network of the
+    same filters, calibrated into one cache folder, each have mean activation 1 on the calibration photos
+    (sharing one set of means, every layer after pool1 of the second network would be off)."""
+    raw = VGG19Features(weights="random", precision="fp32", device="cpu", normalize=False, seed=3)
+    state = {}
+    for name, i in CONV_INDEX.items():  # a file: nstlib's own random filters depend on the pooling
+        state[f"features.{i}.weight"] = getattr(raw.features, name).weight.detach().clone()
+        state[f"features.{i}.bias"] = getattr(raw.features, name).bias.detach().clone()
+    torch.save(state, tmp_path / "w.pth")
+    relus = ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1"]  # up to 2 poolings (the forward stops there)
+    images = calibration_set()
+    for pooling in ("max", "avg"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeadFiltersWarning)  # a file: its sparse filters are named
+            enc = VGG19Features(weights=tmp_path / "w.pth", pooling=pooling, precision="fp32", device="cpu")
+        odd = set(enc.dead_filters) | set(enc.sparse_filters)  # scaled by other rules (see filter_scales)
+        with torch.no_grad():
+            per_image = [enc(img, relus) for img in images]
+        for name in relus:
+            m = torch.stack([f[name].mean(dim=(0, 2, 3)) for f in per_image]).mean(0)  # (C,) Gatys' statistic
+            regular = torch.tensor([f"conv{name[4:]} filter {k}" not in odd for k in range(m.numel())])
+            assert regular.sum() > 0.5 * m.numel()
+            off = float((m[regular] - 1).abs().max())
+            assert off < 3e-3, f"{pooling} pooling, {name}: mean activations off 1 by up to {off:.3g}"
+    assert len(list((tmp_path / "cache" / "calibration").glob("*.pt"))) == 2  # one entry per pooling
+
+
+def test_sparse_filter_rule_by_hand():
+    """A filter that fires on 0.5 % of the positions (mean / rms = sqrt(0.005) = 0.071 < SPARSE_RATIO) is
+    scaled to an rms activation of 1 / SPARSE_RATIO = 10 and named; a regular one to mean activation 1."""
+    from collections import OrderedDict
+
+    from nstlib.calibration import SPARSE_RATIO, channel_stats, filter_scales, normalize_
+
+    assert SPARSE_RATIO == 0.1
+    # the rule on hand-made statistics (rows: mean, rms, pre-ReLU std): scale = 0.1 rms if mean < 0.1 rms
+    scale, sparse, dead = filter_scales(torch.tensor([[0.05, 2.0, 0.0], [1.0, 2.0, 0.0], [3.0, 3.0, 0.5]]))
+    torch.testing.assert_close(scale, torch.tensor([0.1, 2.0, 0.5]))
+    assert sparse.tolist() == [True, False, False] and dead.tolist() == [False, False, True]
+
+    # a one-conv network on one 100 x 100 image: filter 0 copies channel 0, which is +2 on 50 of the
+    # 10,000 positions and -1 elsewhere; filter 1 copies channel 1, +1 on half the positions, -1 elsewhere
+    x = -torch.ones(1, 3, 100, 100, dtype=torch.float32)
+    x[0, 0].view(-1)[torch.randperm(10_000, generator=torch.Generator().manual_seed(0))[:50]] = 2.0
+    x[0, 1, :50] = 1.0
+    conv = torch.nn.Conv2d(3, 2, kernel_size=1)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0] = 1.0
+        conv.weight[1, 1] = 1.0
+        conv.bias.zero_()
+    net = torch.nn.Sequential(OrderedDict(conv1_1=conv, relu1_1=torch.nn.ReLU()))
+    zero, one = torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1)  # no ImageNet normalisation here
+    stats = channel_stats(net, [x], zero, one)
+    # by hand: filter 0 is 2 on 0.5 % of the positions: mean 0.01, rms 2 sqrt(0.005) = 0.1414
+    torch.testing.assert_close(stats["conv1_1"][:2], torch.tensor([[0.01, 0.5], [2 * 0.005**0.5, 0.5**0.5]]))
+    dead_names, sparse_names = normalize_(net, stats, warn=False)
+    assert sparse_names == ["conv1_1 filter 0"] and dead_names == []
+    with torch.no_grad():
+        y = net(x)[0].flatten(1).double().numpy()  # (2, 10000)
+    assert float(np.sqrt((y[0] ** 2).mean())) == pytest.approx(10.0, rel=1e-5)  # sparse: rms 10
+    assert float(y[0].max()) == pytest.approx(2.0 / (0.1 * 2 * 0.005**0.5), rel=1e-5)  # = 141.4 where it fires
+    assert float(y[1].mean()) == pytest.approx(1.0, rel=1e-5)  # regular: mean 1
 
 
 def test_normalize_false_keeps_the_raw_filters(tv_state_path):
