@@ -126,7 +126,8 @@ STYLE_LAYER_LOSS = Spec(
         ("missing the normalisation: E_l = 1/(4 N^2 M^2) sum (G - A)^2.", lambda F, A: _E(F, A, four=1, pn=0, pm=0)),
         (
             "that is one slide's 1/2 sum (G - A)^2; nstlib uses Gatys' E_l = 1/(4 N^2 M^2) sum (G - A)^2, "
-            "which puts every layer on a comparable scale.",
+            "whose division by the layer's size keeps E_l from growing with the image (it does not make "
+            "the layers count equally: that is what the weights w_l are for).",
             lambda F, A: _E(F, A, four=2, pn=0, pm=0),
         ),
         ("missing the factor 1/4: E_l = 1/(4 N^2 M^2) sum (G - A)^2.", lambda F, A: _E(F, A, four=1)),

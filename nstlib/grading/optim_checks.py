@@ -322,7 +322,7 @@ def _lbfgs_output(out: Any, case: Case, where: str) -> np.ndarray:
             f"x0 was changed ({where})",
             inputs=inputs,
             hint="optimise a copy: x = x0.detach().clone().requires_grad_(True). x0 is the caller's image "
-            "(in the notebook: the content image), and the optimiser updates its parameter in place.",
+            "(in notebook 04: the white-noise start), and the optimiser updates its parameter in place.",
         )
     if n != steps:
         raise _Failure(
