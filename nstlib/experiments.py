@@ -32,6 +32,8 @@ __all__ = [
     "synthesize_texture",
     "get_encoder",
     "get_texture_model",
+    "AUTO",
+    "auto_settings",
     "GATYS_CONTENT_LAYERS",
     "GATYS_STYLE_LAYERS",
     "TEXTURE_LAYERS",
@@ -54,21 +56,53 @@ def get_encoder(
 ) -> VGG19Features:
     """A shared :class:`VGG19Features` (built once per settings; notebooks call this repeatedly).
 
-    ``pooling="auto"`` (what the reconstructions use): max pooling (torchvision's network) for
-    trained weights; for random ones average pooling and random filters with a leak
-    (:data:`nstlib.weights.RECONSTRUCTION_LEAK`, see :func:`nstlib.weights.init_random_`). A plain
-    random ReLU network with max pooling leaves deep reconstructions as noise; measured with
-    ``benchmarks/bench_offline.py`` at 128 px, 300 evaluations from white noise, conv4_2: SSIM
-    0.01-0.02 with the plain network, 0.55-0.68 with average pooling and the leak (Gatys et al.
-    2016 use average pooling for all image synthesis).
+    ``pooling="auto"`` (what the reconstructions and textures use): average pooling, as Gatys et
+    al. (2015, 2016) use for all image synthesis; with random weights also the random filters with
+    a leak (:data:`nstlib.weights.RECONSTRUCTION_LEAK`, see :func:`nstlib.weights.init_random_`),
+    which keep deep layers invertible (measurements: ``docs/offline.md``).
     """
     resolved = resolve_weights(weights)
     if pooling == "auto":  # "random" is known to be random; "auto" only once the download was tried
-        enc = None if resolved == "random" else _cached_encoder(str(resolved), "max", precision, device)
+        enc = None if resolved == "random" else _cached_encoder(str(resolved), "avg", precision, device)
         if enc is None or enc.is_random:
             return _cached_encoder(str(resolved), "avg", precision, device, RECONSTRUCTION_LEAK)
         return enc
     return _cached_encoder(str(resolved), pooling, precision, device)
+
+
+#: What the "auto" settings of the experiments mean, for a trained and for a random network: the one
+#: place they are resolved (:func:`auto_settings`; each result's ``info`` records what was used). The
+#: trained column is Gatys et al.'s recipe with the start and step measured on a trained VGG-16
+#: (``benchmarks/bench_trained.py``, ``docs/trained.md``); the random column is ``docs/offline.md``'s.
+AUTO: dict[str, dict[str, dict[str, Any]]] = {
+    "content": {
+        "trained": dict(init="quiet", line_search="strong_wolfe"),
+        "random": dict(init="quiet", line_search=None),
+    },
+    "style": {
+        "trained": dict(init="quiet", line_search="strong_wolfe", layer_balance=False),
+        "random": dict(init="quiet", line_search="strong_wolfe", layer_balance=True),
+    },
+    "texture": {
+        "trained": dict(init="quiet", line_search="strong_wolfe"),
+        "random": dict(init="noise", line_search=None),
+    },
+}
+
+
+def auto_settings(task: str, encoder: Any, **given: Any) -> dict[str, Any]:
+    """``given`` with every ``"auto"`` (or None for ``layer_balance``) replaced by :data:`AUTO`'s
+    value for ``task`` and the encoder's weights (``encoder.is_random``).
+
+    >>> auto_settings("content", get_encoder("random", pooling="auto"), init="auto", line_search="auto")
+    {'init': 'quiet', 'line_search': None}
+    """
+    table = AUTO[task]["random" if getattr(encoder, "is_random", False) else "trained"]
+    out = {}
+    for key, value in given.items():
+        auto = value == "auto" or (key == "layer_balance" and value is None)
+        out[key] = table[key] if auto else value
+    return out
 
 
 @functools.lru_cache(maxsize=2)
@@ -152,6 +186,7 @@ def transfer(
     content_loss_fn=None,
     style_loss_fn=None,
     gram_fn=None,
+    balance_at: str | None = None,
 ) -> SynthesisResult:
     """Neural style transfer (Gatys, Ecker & Bethge 2016). Every setting left at None comes from ``preset``.
 
@@ -214,6 +249,7 @@ def transfer(
     layer_balance = p.layer_balance if layer_balance is None else layer_balance
     content_weight = p.content_weight if content_weight is None else content_weight
     tv_weight = p.tv_weight if tv_weight is None else tv_weight
+    balance_at = p.balance_at if balance_at is None else balance_at
     if style_weight is None and strength is None:
         style_weight, strength = p.style_weight, p.strength
     enc = encoder or get_encoder(weights, pooling)
@@ -278,6 +314,7 @@ def transfer(
             content_loss_fn=content_loss_fn,
             style_loss_fn=style_loss_fn,
             gram_fn=gram_fn,
+            balance_at=balance_at,
         )
 
     coarse = None
@@ -338,6 +375,7 @@ def _resize(img: Tensor, longer: int) -> Tensor:
 
 
 def _reconstruction(
+    task: str,
     image: Image,
     size: int | tuple[int, int] | None,
     weights: str | os.PathLike,
@@ -348,21 +386,13 @@ def _reconstruction(
     **loop: Any,
 ) -> tuple[VGG19Features, Tensor, dict[str, Any]]:
     """A reconstruction's encoder, the photo on its device, and the settings of :func:`synthesize`
-    that both reconstructions share (size, start, line search and ``loop``: optimizer, steps, ...).
-
-    ``init="auto"`` is white noise (Gatys et al.) with trained weights and the same noise turned
-    down to mid-grey +- 5 % (``"quiet"``) with random ones; ``line_search="auto"`` is L-BFGS's
-    fixed step with trained weights and a strong-Wolfe line search with random ones (see
-    :func:`reconstruct_style`).
+    that both reconstructions share (size, start, line search and ``loop``: optimizer, steps, ...);
+    ``"auto"`` start and line search as :data:`AUTO` says for ``task``.
     """
     enc = encoder or get_encoder(weights, pooling)
     img = load_image(image, size=size).to(enc.device)
-    if init == "auto":
-        init = "quiet" if enc.is_random else "noise"
-    if line_search == "auto":
-        line_search = "strong_wolfe" if enc.is_random else None
     hw = (int(img.shape[-2]), int(img.shape[-1]))
-    return enc, img, dict(size=hw, init=init, line_search=line_search, **loop)
+    return enc, img, dict(size=hw, **auto_settings(task, enc, init=init, line_search=line_search), **loop)
 
 
 def reconstruct_content(
@@ -375,24 +405,22 @@ def reconstruct_content(
     weights: str | os.PathLike = "auto",
     pooling: str = "auto",
     init: str = "auto",
-    line_search: str | None = None,
+    line_search: str | None = "auto",
     encoder: VGG19Features | None = None,
     seed: int = 0,
     progress: bool = True,
     callback=None,
 ) -> SynthesisResult:
-    """Invert one layer's content representation: from white noise, match P^l only (style weight 0).
+    """Invert one layer's content representation: match P^l only (style weight 0; Gatys et al. 2016, Fig. 1 top).
 
-    ``pooling="auto"``: with random weights, average pooling and the leaky random filters that keep
-    deep layers invertible (see :func:`get_encoder`). ``init="auto"`` starts from white noise
-    (Gatys et al.) with trained weights and from the same noise turned down to mid-grey +- 5 %
-    (``"quiet"``) with random ones: what a layer cannot see stays as it started, grey rather than
-    coloured noise (``benchmarks/bench_offline.py``, 128 px, 300 evaluations: conv5_2 of chelsea,
-    SSIM 0.12 from white noise, 0.32 from the quiet start). ``line_search``: None (L-BFGS's fixed
-    step, which gets more out of a small budget) or ``"strong_wolfe"``.
+    The "auto" settings (:data:`AUTO`): ``pooling`` average (the paper's, for synthesis; with random
+    weights the leaky random filters too, :func:`get_encoder`); ``init`` the quiet start (the seeded
+    white noise turned down to mid-grey +- 5 %: what a layer cannot see stays grey instead of
+    staying noise; ``"noise"`` is the paper's full white noise); ``line_search`` a strong-Wolfe
+    line search with trained weights and L-BFGS's fixed step with random ones.
     """
     enc, img, common = _reconstruction(
-        image, size, weights, pooling, encoder, init, line_search,
+        "content", image, size, weights, pooling, encoder, init, line_search,
         optimizer=optimizer, steps=steps, seed=seed, progress=progress, callback=callback,
     )  # fmt: skip
     return synthesize(
@@ -417,20 +445,15 @@ def reconstruct_style(
     progress: bool = True,
     callback=None,
 ) -> SynthesisResult:
-    """Reconstruct an image's style from white noise: match Gram matrices only (content weight 0).
+    """Reconstruct an image's style: match Gram matrices only (content weight 0; Gatys et al. 2016, Fig. 1 bottom).
 
-    With random weights the defaults change as in :func:`reconstruct_content` (``pooling="auto"``:
-    average pooling and the leaky random filters; ``init="auto"``: the quiet start),
-    ``layer_balance`` (default: on for random weights only) sets w_l so that every layer pulls on
-    the image equally hard (He, Wang & Hopcroft 2016): with the layers' own weights the deep
-    layers' gradients drown relu1_1's colours and the result stays white noise (brush_strokes at
-    48 px, 40 evaluations; ``docs/offline.md``), and ``line_search="auto"`` searches the line
-    (strong Wolfe): with the fixed step, relu1_1 + relu2_1 at 96 px ended 200 evaluations above its
-    start (loss 17 against 12; 0.02 with the line search) and the picture stayed red noise.
-    Trained weights keep max pooling, white noise, the given w_l and the fixed step.
+    "auto" settings as in :func:`reconstruct_content` (:data:`AUTO`), with the line search for
+    both networks. ``layer_balance`` (None: on for random weights only) sets w_l so that every
+    layer pulls on the image equally hard (He, Wang & Hopcroft 2016); with a random network's own
+    w_l the deep layers' gradients drown relu1_1's colours.
     """
     enc, img, common = _reconstruction(
-        image, size, weights, pooling, encoder, init, line_search,
+        "style", image, size, weights, pooling, encoder, init, line_search,
         optimizer=optimizer, steps=steps, seed=seed, progress=progress, callback=callback,
     )  # fmt: skip
     sl = _layer_weights(layers, {})
@@ -440,7 +463,7 @@ def reconstruct_style(
         style_layers=sl,
         content_weight=0.0,
         style_weight=1.0,
-        layer_balance=enc.is_random if layer_balance is None else layer_balance,
+        **auto_settings("style", enc, layer_balance=layer_balance),
         **common,
     )
 
@@ -457,6 +480,8 @@ def synthesize_texture(
     pooling: str = "auto",
     encoder: VGG19Features | MultiScaleTextures | None = None,
     model: str = "auto",
+    init: str = "auto",
+    line_search: str | None = "auto",
     seed: int = 0,
     progress: bool = True,
     callback=None,
@@ -472,9 +497,10 @@ def synthesize_texture(
     VGG-19 with trained weights, the multi-scale model when the VGG-19 weights are random and no
     VGG layers were asked for (a random VGG-19 gives only rough textures; a note says so once).
     ``result.info["texture_model"]`` records the choice. ``pooling="auto"``: as in
-    :func:`get_encoder` (max pooling with trained weights; average pooling and the leaky random
-    filters of the reconstructions with random ones, which turn brush_strokes at 96 px and 60
-    evaluations into blue strokes on yellow where the plain random network gives speckle).
+    :func:`get_encoder` (average pooling; with random weights the leaky random filters of the
+    reconstructions). ``init`` and ``line_search`` ("auto": :data:`AUTO`): with trained weights
+    the quiet start and a line search (from full white noise a trained VGG leaves pixel noise
+    in the texture), with random ones white noise and the fixed step.
     """
     if model not in ("auto", "vgg", "multiscale"):
         raise ValueError(f"model must be 'auto', 'vgg' or 'multiscale', got {model!r}")
@@ -515,7 +541,7 @@ def synthesize_texture(
         content_weight=0.0,
         style_weight=1.0,
         layer_balance=isinstance(enc, MultiScaleTextures),
-        init="noise",
+        **auto_settings("texture", enc, init=init, line_search=line_search),
         size=out_hw,
         optimizer=optimizer,
         steps=steps,

@@ -226,7 +226,9 @@ def balance_layers(objective: Objective, x_ref: Tensor, beta: float = 1.0) -> di
     return {k.split("/", 1)[1]: sw.get(k.split("/", 1)[1], 0.0) for k in objective.weights if k.startswith("style/")}
 
 
-def balance(objective: Objective, x_ref: Tensor, strength: float, beta: float = 1.0) -> float:
+def balance(
+    objective: Objective, x_ref: Tensor, strength: float, beta: float = 1.0, x_style: Tensor | None = None
+) -> float:
     """beta from how hard the content and the style terms pull on the image (He, Wang & Hopcroft 2016).
 
     At the reference image ``x_ref`` (white noise of the output's size: both terms pull there), the
@@ -237,12 +239,16 @@ def balance(objective: Objective, x_ref: Tensor, strength: float, beta: float = 
         beta = strength * ||grad_x content|| / ||grad_x sum_l w_l E_l||
 
     Strength 1 is the balance; larger values give more style. Because both gradients are measured
-    on the network in use, beta adapts to the weights' scale and to the image size. Sets
-    ``objective.weights`` to use it and returns beta.
+    on the network in use, beta adapts to the weights' scale and to the image size. With
+    ``x_style`` (the image the run starts from) the style gradient is measured there instead: where
+    it really acts first; the content gradient stays measured at ``x_ref`` (at the photo it is 0).
+    Sets ``objective.weights`` to use it and returns beta.
     """
     style_keys = [k for k, w in objective.weights.items() if k.startswith("style/") and w > 0]
     content_keys = [k for k, w in objective.weights.items() if k.startswith("content/") and w > 0]
     norms = _grad_norms(objective, x_ref, {"content": content_keys, "style": style_keys})
+    if x_style is not None:
+        norms["style"] = _grad_norms(objective, x_style, {"style": style_keys}).get("style", 0.0)
     g_c, g_s = norms.get("content", 0.0), norms.get("style", 0.0)
     if g_s == 0 and math.isfinite(g_c):  # no style term acts on the image (e.g. an empty mask): keep beta
         return beta
@@ -275,6 +281,7 @@ def make_objective(
     content_loss_fn: LossFn | None = None,
     style_loss_fn: LossFn | None = None,
     gram_fn: Callable[[Tensor], Tensor] | None = None,
+    start: Tensor | None = None,
 ) -> Objective:
     """The :class:`Objective` :func:`synthesize` minimises, for an image of ``size`` = (H, W).
 
@@ -308,10 +315,11 @@ def make_objective(
     beta = style_weight
     if (layer_balance or strength is not None) and style_weight > 0 and any(w > 0 for w in sw.values()):
         ref = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(seed + 1)).to(device)  # white noise
+        at = ref if start is None else start.to(device)  # where the style pulls are measured
         if layer_balance:
-            sw = balance_layers(objective, ref, style_weight)
+            sw = balance_layers(objective, at, style_weight)
         if strength is not None:
-            beta = balance(objective, ref, strength, style_weight)
+            beta = balance(objective, ref, strength, style_weight, x_style=None if start is None else at)
     objective.info = dict(
         alpha=content_weight,
         beta=beta,

@@ -203,6 +203,7 @@ def synthesize(
     style_loss_fn: LossFn | None = None,
     gram_fn: Callable[[Tensor], Tensor] | None = None,
     on_start: Callable[[dict[str, float]], Any] | None = None,
+    balance_at: str = "noise",
 ) -> SynthesisResult:
     """Optimise an image's pixels to match content and style targets (Gatys et al. 2016).
 
@@ -237,6 +238,10 @@ def synthesize(
         content_loss_fn, style_loss_fn, gram_fn: plug-in points for your own
             ``content_loss(F, P)``, one layer's ``E_l = style_loss(F, A)`` or ``gram(F)``
             (default: :mod:`nstlib.losses`); ``gram_fn`` is used inside the default style loss.
+        balance_at: where ``strength`` and ``layer_balance`` measure the style layers' pulls:
+            ``"noise"`` (seeded white noise of the output's size) or ``"start"`` (the image the
+            run starts from, e.g. the photo; the content pull is still measured at white noise,
+            since at the photo it is 0).
         on_start: called once with the final term weights ({term: factor}, after any balancing)
             before the first evaluation (the panels' live weighted plot uses it).
 
@@ -267,6 +272,8 @@ def synthesize(
         raise ValueError(f"unknown optimizer {optimizer!r}: use 'lbfgs' (Gatys et al.) or 'adam'")
     if line_search not in (None, "strong_wolfe"):
         raise ValueError(f"line_search must be None or 'strong_wolfe', got {line_search!r}")
+    if balance_at not in ("noise", "start"):
+        raise ValueError(f"balance_at must be 'noise' or 'start', got {balance_at!r}")
     cw = _check_weights("content_layers", content_layers or {k: 1.0 for k in content_targets})
     sw = _check_weights("style_layers", style_layers or {k: 1.0 / len(style_targets) for k in style_targets})
     for name, weights, targets in (("content", cw, content_targets), ("style", sw, style_targets)):
@@ -297,6 +304,7 @@ def synthesize(
         content_loss_fn=content_loss_fn,
         style_loss_fn=style_loss_fn,
         gram_fn=gram_fn,
+        start=x if balance_at == "start" else None,
     )
     if on_start is not None:
         on_start(dict(objective.weights))
@@ -310,7 +318,13 @@ def synthesize(
         progress=progress,
         callback=callback,
     )
-    result.info.update(objective.info, line_search=line_search if optimizer == "lbfgs" else None)
+    result.info.update(
+        objective.info,
+        line_search=line_search if optimizer == "lbfgs" else None,
+        init=init if isinstance(init, str) else "tensor",
+        pooling=getattr(encoder, "pooling", None),
+        balance_at=balance_at if strength is not None or layer_balance else None,
+    )
     return result
 
 
@@ -423,6 +437,7 @@ def run_loop(
     if encoder is not None:
         info |= {
             "weights": encoder.weights_source,
+            "arch": getattr(encoder, "arch", None),
             "precision": encoder.precision,
             "device": str(encoder.device),
             "normalized": getattr(encoder, "normalized", False),
