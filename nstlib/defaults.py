@@ -8,7 +8,7 @@ Two presets of the same optimisation (:func:`nstlib.synthesize`):
   ``strength`` (:func:`nstlib.synthesis.balance`).
 - ``"paper"``: Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural Networks",
   CVPR 2016: content relu4_2, style relu1_1 ... relu5_1 with w_l = 1/5, average pooling, white
-  noise start, L-BFGS, alpha / beta = 1e-3 (their Fig. 3 uses 1e-3 and 1e-4) on the normalised
+  noise start, L-BFGS, alpha / beta = 1e-3 (CVPR 2016; its Fig. 4 sweeps 1e-5 to 1e-2) on the normalised
   network at 512 px (:func:`nstlib.synthesis.size_factor` keeps that meaning at other sizes).
 
 ``python -m nstlib defaults`` prints this table; README and notebooks quote it.

@@ -30,7 +30,7 @@ from .experiments import get_encoder, reconstruct_content, reconstruct_style, sy
 from .io import load_image
 from .viz import show_images
 
-__all__ = ["FIGURES", "render", "network_label"]
+__all__ = ["FIGURES", "render", "network_label", "figure_path", "show"]
 
 PHOTO, PAINTING = "chelsea", "brush_strokes"
 SOURCES = ("brush_strokes", "mosaic", "brick", "gravel")
@@ -175,3 +175,25 @@ def render(
         plt.close(fig)
         written.append(path)
     return written
+
+
+def figure_path(name: str) -> Path:
+    """Where the committed gallery keeps figure ``name`` (``docs/gallery/<name>.png`` of a checkout)."""
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; choose from {', '.join(FIGURES)}")
+    return Path(__file__).resolve().parents[1] / "docs" / "gallery" / f"{name}.png"
+
+
+def show(name: str):
+    """Show the committed gallery's figure ``name`` in a notebook ("what a trained network gives").
+
+    Returns an ``IPython.display.Image``, or prints where the figure is when this installation has
+    no ``docs/`` folder (a pip install): the gallery is in the project's repository.
+    """
+    path = figure_path(name)
+    if not path.is_file():
+        print(f"What a trained network gives: docs/gallery/{name}.png in nstlib's repository.")
+        return None
+    from IPython.display import Image
+
+    return Image(filename=str(path))

@@ -1,4 +1,4 @@
-"""A banner that tells students which VGG-19 weights the notebook is running with."""
+"""A banner that tells students which network (VGG-19 or VGG-16, trained or random) the notebook runs."""
 
 from __future__ import annotations
 
@@ -6,21 +6,19 @@ __all__ = ["weights_banner", "banner_text"]
 
 
 def banner_text(encoder) -> str:
-    """One sentence on the weights in use: a warning for random weights, a note for trained ones."""
+    """One short paragraph on the network in use: a warning for random weights, a note for trained ones."""
+    arch = getattr(encoder, "arch_name", "VGG-19")
     if getattr(encoder, "is_random", False):
         return (
-            "RANDOM WEIGHTS: this notebook runs VGG-19 with random (untrained) filters, "
-            f"[{encoder.weights_source}]. The mechanics are exactly those of the papers, but the "
-            "pictures are not what a trained network sees: reconstructions use average pooling and "
-            "random filters built to keep the image (mirrored pairs with a leak), so detail fades with "
-            "depth as with a trained network but the deepest layers keep a blurred photo rather than "
-            "its objects; textures use a random multi-scale filter model instead of VGG-19 (the "
-            "trained VGG-19 adds crisp objects); style transfer carries the painting's colours and "
-            "grain rather than its strokes. For the real thing, set "
-            "NSTLIB_WEIGHTS=imagenet (needs internet once) or NSTLIB_WEIGHTS=/path/to/vgg19.pth "
-            "and restart the kernel."
+            f"RANDOM WEIGHTS ({arch}, {encoder.weights_source}): the mechanics are exactly the papers', "
+            "the pictures are not what a trained network sees. Each notebook's table 'Offline' says what "
+            "changes; docs/gallery/ shows what a trained network gives. For a trained network set "
+            "NSTLIB_WEIGHTS=imagenet (internet once), a torchvision VGG-19/VGG-16 file, or the output of "
+            "'python -m nstlib weights --offline-vgg16', and restart the kernel."
         )
-    return f"Trained VGG-19 weights: {encoder.weights_source}."
+    source = encoder.weights_source
+    note = "" if source in ("imagenet", "imagenet-vgg16") else " (from a file: say which network made your pictures)"
+    return f"Trained {arch}: {source}{note}."
 
 
 def weights_banner(encoder):
