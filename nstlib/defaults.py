@@ -60,13 +60,15 @@ PRESETS: dict[str, Preset] = {
     "default": Preset(
         "default",
         "start from the photo; beta from the style strength (1 = content and style pull equally hard, "
-        "10 = style ten times as hard), every style layer pulling equally, L-BFGS with line search",
+        "10 = style ten times as hard), every style layer pulling equally where the run starts, L-BFGS with "
+        "line search",
         pooling="avg",
         strength=10.0,
         layer_balance=True,
         line_search="strong_wolfe",
         tv_weight=30.0,
         steps=300,
+        balance_at="start",
     ),
     "paper": Preset(
         "paper",
@@ -111,6 +113,7 @@ def table() -> str:
         "size",
         "optimizer",
         "line_search",
+        "balance_at",
     ]
     fmt = lambda v: ", ".join(f"{k}: {w:g}" for k, w in v.items()) if isinstance(v, dict) else str(v)  # noqa: E731
     lines = ["| setting | " + " | ".join(PRESETS) + " |", "|---|" + "---|" * len(PRESETS)]
