@@ -102,7 +102,9 @@ def style_part(weights: str, recipe: str, px: int, steps: int, save: Path | None
         row: list[object] = [source]
         for layers in STYLE_SETS:
             kw = BEFORE if recipe == "before" else {}
-            res = nstlib.reconstruct_style(src, list(layers), size=None, steps=steps, weights=weights, progress=False, **kw)
+            res = nstlib.reconstruct_style(
+                src, list(layers), size=None, steps=steps, weights=weights, progress=False, **kw
+            )
             f = texture_figures(res.image, src)
             row.append(f"{f['HF ratio']:.2f} / {f['colour off']:.0f}")
             _save(res.image, save, f"style_{recipe}_{source}_{len(layers)}")
@@ -143,7 +145,9 @@ def transfer_part(weights: str, recipe: str, sizes: list[int], steps: int | None
             photo = nstlib.load_image(content, size=px)
             sty = nstlib.load_image(style, size=tuple(photo.shape[-2:]))
             m = measure(_np(res.image), _np(photo), _np(sty))
-            rows.append([px, f"{content} / {style}", *(f"{v:.2f}" for v in m.values()), f"{time.perf_counter() - t:.0f}"])
+            rows.append(
+                [px, f"{content} / {style}", *(f"{v:.2f}" for v in m.values()), f"{time.perf_counter() - t:.0f}"]
+            )
             _save(res.image, save, f"transfer_{recipe}_{px}_{content}_{style}")
             print(f"{px} {content}/{style}: " + ", ".join(f"{k} {v:.2f}" for k, v in m.items()), flush=True)
     print(table(["px", "pair", "change", "colour share", "Gram share", "edge corr", "s"], rows))

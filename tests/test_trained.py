@@ -31,7 +31,9 @@ def trained_weights() -> str:
         cached = cached_weights_path()
         path = str(cached) if cached.is_file() else ""
     if not path or not Path(path).is_file():
-        pytest.skip("no trained weights: run `python -m nstlib weights --offline-vgg16` (or set NSTLIB_TRAINED_WEIGHTS)")
+        pytest.skip(
+            "no trained weights: run `python -m nstlib weights --offline-vgg16` (or set NSTLIB_TRAINED_WEIGHTS)"
+        )
     return path
 
 
@@ -95,7 +97,9 @@ def test_trained_content_reconstructions_show_the_photo(trained_weights):
     img = nstlib.load_image("astronaut", size=64)
     enc = nstlib.get_encoder(trained_weights, pooling="auto")
     got = {
-        layer: _ssim(nstlib.reconstruct_content(img, layer, size=None, steps=150, encoder=enc, progress=False).image, img)
+        layer: _ssim(
+            nstlib.reconstruct_content(img, layer, size=None, steps=150, encoder=enc, progress=False).image, img
+        )
         for layer in ("relu2_2", "relu3_2")
     }
     assert got["relu2_2"] >= 0.7 and got["relu3_2"] >= 0.5, got
