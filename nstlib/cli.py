@@ -209,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     gal.add_argument("--only", nargs="+", default=None, metavar="FIGURE", help="some figures only")
     gal.add_argument("--size", type=int, default=128, help="longer side in pixels (default 128)")
     gal.add_argument("--steps", type=int, default=None, help="loss evaluations per picture (default: the library's)")
+    gal.add_argument("--save-each", type=Path, default=None, metavar="DIR", help="also save every single picture")
     return parser
 
 
@@ -216,7 +217,8 @@ def _gallery(args: argparse.Namespace) -> int:
     from .defaults import DEFAULTS
     from .gallery import render
 
-    for path in render(args.weights, args.output, args.only, px=args.size, steps=args.steps or DEFAULTS.steps):
+    steps = args.steps or DEFAULTS.steps
+    for path in render(args.weights, args.output, args.only, px=args.size, steps=steps, save_each=args.save_each):
         print(path)
     return 0
 

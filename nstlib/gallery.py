@@ -151,8 +151,12 @@ def render(
     figures: list[str] | None = None,
     px: int = 128,
     steps: int = DEFAULTS.steps,
+    save_each: str | os.PathLike | None = None,
 ) -> list[Path]:
-    """Render ``figures`` (default: all of :data:`FIGURES`) with ``weights`` into ``out_dir``/<name>.png."""
+    """Render ``figures`` (default: all of :data:`FIGURES`) with ``weights`` into ``out_dir``/<name>.png.
+
+    ``save_each``: also write every single picture there (``<figure>__<caption>.png``), for measuring.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,6 +173,13 @@ def render(
     for name in names:
         title, make, ncols = FIGURES[name]
         images = make(weights, px, steps)
+        if save_each is not None:
+            from .io import save_image
+
+            Path(save_each).mkdir(parents=True, exist_ok=True)
+            for caption, img in images.items():
+                safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in caption)
+                save_image(img, Path(save_each) / f"{name}__{safe}.png")
         fig = show_images(images, ncols=ncols, size=2.2, suptitle=f"{title}\n{label}, {px} px, {steps} evaluations")
         path = folder / f"{name}.png"
         fig.savefig(path, dpi=72)
