@@ -16,7 +16,14 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["smooth_image", "vgg19_state_dict", "write_vgg19_weights", "Route", "LoopbackServer"]
+__all__ = [
+    "smooth_image",
+    "vgg19_state_dict",
+    "write_vgg19_weights",
+    "torchvision_vgg19_features",
+    "Route",
+    "LoopbackServer",
+]
 
 
 # ---------------------------------------------------------------- images and weights
@@ -34,8 +41,9 @@ def vgg19_state_dict(seed: int = 0, *, classifier: bool = True) -> dict[str, tor
 
     ``classifier=True``: the whole ``torchvision.models.vgg19()`` (548 MB of float32, what
     ``load_state_dict`` of a torchvision model needs). ``classifier=False``: only the ``features.*``
-    keys (what nstlib and the benchmarks read), built without the 120M-parameter classifier, so fast.
-    The global RNG is left as it was.
+    keys (what nstlib and the benchmarks read), the very tensors of ``classifier=True`` for the same
+    seed, built without the 120M-parameter classifier (its initialisation's random draws are only
+    skipped over), so fast. The global RNG is left as it was.
     """
     import torchvision
 
@@ -44,7 +52,13 @@ def vgg19_state_dict(seed: int = 0, *, classifier: bool = True) -> dict[str, tor
         if classifier:
             return torchvision.models.vgg19(weights=None).state_dict()
         features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])  # = vgg19().features
-        for m in features.modules():  # torchvision's VGG initialisation (VGG.__init__)
+        # vgg19() then builds its classifier, whose default initialisation draws one uniform number per
+        # parameter: skip the same draws, so that the filters below equal vgg19(weights=None)'s
+        chunk = torch.empty(1 << 22)
+        for n in (512 * 7 * 7 * 4096, 4096, 4096 * 4096, 4096, 4096 * 1000, 1000):  # Linear weights, biases
+            for start in range(0, n, chunk.numel()):
+                chunk[: min(chunk.numel(), n - start)].uniform_()
+        for m in features.modules():  # torchvision's VGG initialisation (VGG.__init__), convolutions first
             if isinstance(m, torch.nn.Conv2d):
                 torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 torch.nn.init.zeros_(m.bias)
@@ -57,6 +71,20 @@ def write_vgg19_weights(path: str | Path, seed: int = 0, *, classifier: bool = T
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(vgg19_state_dict(seed, classifier=classifier), path)
     return path
+
+
+def torchvision_vgg19_features(weights: str | Path | Mapping[str, torch.Tensor]) -> torch.nn.Sequential:
+    """torchvision's own ``vgg19().features`` (eval mode) carrying a state dict's filters: the oracle.
+
+    ``weights``: a file or dict with ``features.*`` keys (a whole ``vgg19()`` state dict works too: the
+    classifier is ignored). Built without the 120M-parameter classifier, so fast.
+    """
+    import torchvision
+
+    state = torch.load(weights, weights_only=True) if isinstance(weights, (str, Path)) else weights
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])  # = vgg19().features
+    features.load_state_dict({k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")})
+    return features.eval()
 
 
 # ---------------------------------------------------------------- HTTP

@@ -14,7 +14,7 @@ import torch
 from benchmarks import tutorial_nst as T
 from nstlib import VGG19Features, content_targets, style_targets, synthesize
 
-from .helpers import smooth_image, write_vgg19_weights
+from .helpers import smooth_image
 
 H, W = 24, 40  # not square: catches H/W mix-ups in the layer-size arithmetic
 
@@ -29,9 +29,9 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    """A seeded random torchvision VGG-19 ``features`` state dict file (the benchmark's kind)."""
-    return write_vgg19_weights(tmp_path_factory.mktemp("bench") / "vgg19-features.pth", seed=7, classifier=False)
+def weights(tv_state_path):
+    """The suite's seeded random torchvision VGG-19 ``features`` state dict file (the benchmark's kind)."""
+    return tv_state_path
 
 
 @pytest.fixture(scope="module")

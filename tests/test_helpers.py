@@ -38,6 +38,10 @@ def test_state_dict_is_vgg19_features_seeded_and_leaves_the_global_rng(tmp_path)
     assert all(torch.equal(a[k], b[k]) for k in a) and not torch.equal(a["features.0.weight"], c["features.0.weight"])
     path = write_vgg19_weights(tmp_path / "sub" / "w.pth", 5, classifier=False)
     assert torch.equal(torch.load(path, weights_only=True)["features.34.weight"], a["features.34.weight"])
+    # the same filters as the whole model of the same seed (the classifier's random draws skipped exactly)
+    whole = vgg19_state_dict(5)
+    assert "classifier.6.weight" in whole and all(torch.equal(a[k], whole[k]) for k in a)
+    del whole
 
 
 def test_smooth_image_is_seeded_and_in_range():

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import nstlib
 from nstlib.multiscale import MultiScaleTextures, layers_for
 
-from .helpers import smooth_image, write_vgg19_weights
+from .helpers import smooth_image
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +75,9 @@ def test_random_weights_use_the_multiscale_model_and_say_so(capsys, monkeypatch)
         nstlib.synthesize_texture(src, size=32, steps=1, model="wavelets")
 
 
-def test_trained_style_weights_keep_vgg(tmp_path):
+def test_trained_style_weights_keep_vgg(tv_state_path):
     """A weights file (the trained path) is not random: textures stay VGG-19's, as before."""
-    path = write_vgg19_weights(tmp_path / "vgg19.pth", seed=5)
-    res = nstlib.synthesize_texture(smooth_image(32, 32), size=32, steps=1, weights=path, progress=False)
+    res = nstlib.synthesize_texture(smooth_image(32, 32), size=32, steps=1, weights=tv_state_path, progress=False)
     assert res.info["texture_model"] == "vgg"
 
 

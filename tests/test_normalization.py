@@ -24,9 +24,11 @@ from .helpers import smooth_image
 CONV_INDEX = {name: i for i, name in enumerate(LAYER_NAMES) if name.startswith("conv")}  # torchvision index
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """An empty NSTLIB_CACHE of this test's own (the tests about the cache; the others share the run's)."""
     monkeypatch.setenv("NSTLIB_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
 def torchvision_features(enc: VGG19Features) -> torch.nn.Sequential:
@@ -275,7 +277,7 @@ def test_nan_weights_are_refused(tv_state_path, tmp_path):
         VGG19Features(weights=path, precision="fp32", device="cpu")
 
 
-def test_calibration_is_cached_per_weights(tmp_path):
+def test_calibration_is_cached_per_weights(private_cache):
     first = VGG19Features(weights="random", precision="fp32", device="cpu", seed=11)
     again = VGG19Features(weights="random", precision="fp32", device="cpu", seed=11)
     assert first.calibration_seconds > 0 and again.calibration_seconds == 0.0
@@ -283,10 +285,10 @@ def test_calibration_is_cached_per_weights(tmp_path):
         torch.testing.assert_close(a, b)
     other = VGG19Features(weights="random", precision="fp32", device="cpu", seed=12)
     assert other.calibration_seconds > 0  # other filters, other cache entry
-    assert len(list((tmp_path / "cache" / "calibration").glob("*.pt"))) == 2
+    assert len(list((private_cache / "calibration").glob("*.pt"))) == 2
 
 
-def test_max_and_avg_pooling_of_one_network_each_get_their_own_means(tmp_path):
+def test_max_and_avg_pooling_of_one_network_each_get_their_own_means(tmp_path, private_cache):
     """The calibration cache is keyed by the pooling too: the max- and the average-pooling network of the
     same filters, calibrated into one cache folder, each have mean activation 1 on the calibration photos
     (sharing one set of means, every layer after pool1 of the second network would be off)."""
@@ -311,7 +313,7 @@ def test_max_and_avg_pooling_of_one_network_each_get_their_own_means(tmp_path):
             assert regular.sum() > 0.5 * m.numel()
             off = float((m[regular] - 1).abs().max())
             assert off < 3e-3, f"{pooling} pooling, {name}: mean activations off 1 by up to {off:.3g}"
-    assert len(list((tmp_path / "cache" / "calibration").glob("*.pt"))) == 2  # one entry per pooling
+    assert len(list((private_cache / "calibration").glob("*.pt"))) == 2  # one entry per pooling
 
 
 def test_sparse_filter_rule_by_hand():

@@ -9,12 +9,14 @@ import torch
 
 import nstlib
 
-from .helpers import smooth_image, write_vgg19_weights
+from .helpers import smooth_image
 
 
 @pytest.fixture(scope="module")
-def weights_file(tmp_path_factory):
-    return write_vgg19_weights(tmp_path_factory.mktemp("w") / "vgg19.pth", seed=7)
+def weights_file(tv_state_path):
+    """A weights file stands for trained weights here (torchvision's random init: only the branching,
+    not trained behaviour, is tested)."""
+    return tv_state_path
 
 
 def _first_image(**kwargs) -> torch.Tensor:

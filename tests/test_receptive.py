@@ -13,12 +13,12 @@ from nstlib.receptive import (
     receptive_field_box,
     receptive_field_table,
 )
-from nstlib.vgg import VGG_CONFIGS, VGG19Features, vgg_layer_names
+from nstlib.vgg import VGG_CONFIGS, vgg_layer_names
 
 
 @pytest.fixture(scope="module")
-def vgg():
-    return VGG19Features(weights="random", precision="fp32", device="cpu")
+def vgg(encoder):
+    return encoder  # conftest's random float32 VGG-19 on the CPU
 
 
 # Independent oracle: sizes quoted in the literature for VGG (Araujo et al. 2019 and common tables).

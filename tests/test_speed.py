@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torchvision
 
 from nstlib import LAYER_NAMES, VGG19Features, losses, speed
 from nstlib.losses import style_layer_loss
 
-from .helpers import smooth_image
+from .helpers import smooth_image, torchvision_vgg19_features
 from .test_vgg import torchvision_steps
 
 
@@ -61,9 +60,7 @@ def test_bf16_mode_keeps_features_exact_and_the_style_gradient_within_2_percent(
 
     Oracle: torchvision's layers in float64 with the style loss written out by hand.
     """
-    model = torchvision.models.vgg19()
-    model.load_state_dict(torch.load(tv_state_path, weights_only=True))
-    feats64 = model.features.eval().double()
+    feats64 = torchvision_vgg19_features(tv_state_path).double()
     idx = LAYER_NAMES.index(layer)
     x, style = smooth_image(64, 64, seed=1), smooth_image(64, 64, seed=2)
 

@@ -15,7 +15,7 @@ import torchvision
 from nstlib import LAYER_NAMES, VGG19Features
 from nstlib.vgg import layer_shape, pool_count, vgg_layer_names
 
-from .helpers import smooth_image
+from .helpers import smooth_image, torchvision_vgg19_features
 
 
 def torchvision_steps(model: torch.nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
@@ -44,9 +44,7 @@ def test_layer_names_follow_gatys():
 
 @pytest.mark.parametrize("pooling", ["max", "avg"])
 def test_every_layer_matches_torchvision(tv_state_path, pooling):
-    model = torchvision.models.vgg19()
-    model.load_state_dict(torch.load(tv_state_path, weights_only=True))
-    feats = model.features.eval()
+    feats = torchvision_vgg19_features(tv_state_path)
     if pooling == "avg":
         for i, layer in enumerate(feats):
             if isinstance(layer, torch.nn.MaxPool2d):

@@ -66,13 +66,23 @@ def test_weights_file_that_is_not_vgg19(tmp_path):
         VGG19Features(weights=tmp_path / "missing.pth")
 
 
-def test_features_only_state_dict_loads(tv_state_path, tmp_path):
-    full = torch.load(tv_state_path, weights_only=True)
-    only = {k[len("features.") :]: v for k, v in full.items() if k.startswith("features.")}
-    torch.save(only, tmp_path / "features.pth")
-    a = VGG19Features(weights=tv_state_path, precision="fp32", device="cpu")
-    b = VGG19Features(weights=tmp_path / "features.pth", precision="fp32", device="cpu")
-    assert torch.equal(a.features.conv5_4.weight, b.features.conv5_4.weight)
+def test_whole_model_features_and_bare_state_dicts_load_alike(tv_state_path, tmp_path):
+    """The three shapes a VGG-19 file comes in: vgg19().state_dict() (classifier keys too: ignored; a
+    small stand-in here, the real one is 470 MB), its features.* keys only, and vgg19().features'
+    own keys ("0.weight", ...)."""
+    features = torch.load(tv_state_path, weights_only=True)
+    assert features and all(k.startswith("features.") for k in features)
+    whole = {**features, "classifier.0.weight": torch.zeros(4, 2), "classifier.0.bias": torch.zeros(4)}
+    torch.save(whole, tmp_path / "whole.pth")
+    torch.save({k[len("features.") :]: v for k, v in features.items()}, tmp_path / "bare.pth")
+    encs = [
+        VGG19Features(weights=path, precision="fp32", device="cpu", normalize=False)
+        for path in (tv_state_path, tmp_path / "whole.pth", tmp_path / "bare.pth")
+    ]
+    for enc in encs[1:]:
+        for name in ("conv1_1", "conv5_4"):
+            assert torch.equal(getattr(enc.features, name).weight, getattr(encs[0].features, name).weight)
+    assert torch.equal(encs[0].features.conv5_4.weight, features["features.34.weight"])
 
 
 def test_env_var_selects_weights(monkeypatch, tv_state_path):
