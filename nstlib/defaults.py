@@ -60,10 +60,10 @@ PRESETS: dict[str, Preset] = {
     "default": Preset(
         "default",
         "start from the photo; beta from the style strength (1 = content and style pull equally hard, "
-        "10 = style ten times as hard), every style layer pulling equally where the run starts, L-BFGS with "
+        "3 = style three times as hard), every style layer pulling equally where the run starts, L-BFGS with "
         "line search",
         pooling="avg",
-        strength=10.0,
+        strength=3.0,
         layer_balance=True,
         line_search="strong_wolfe",
         tv_weight=30.0,
