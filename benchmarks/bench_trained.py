@@ -75,10 +75,10 @@ def _save(img: torch.Tensor, folder: Path | None, name: str) -> None:
         nstlib.save_image(img, folder / f"{name}.png")
 
 
-def content_part(weights: str, recipe: str, px: int, steps: int, save: Path | None) -> None:
+def content_part(weights: str, recipe: str, px: int, steps: int, save: Path | None, photos=PHOTOS) -> None:
     print(f"\n### Content reconstructions, {px} px, {steps} evaluations, recipe {recipe!r}: SSIM to the photo")
     rows = []
-    for photo in PHOTOS:
+    for photo in photos:
         img = nstlib.load_image(photo, size=px)
         row: list[object] = [photo]
         t = time.perf_counter()
@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     ap.add_argument("--transfer-steps", type=int, default=None)
     ap.add_argument("--save", type=Path, default=None)
+    ap.add_argument("--photos", nargs="+", default=list(PHOTOS), help="content reconstructions of these photos")
     args = ap.parse_args(argv)
     weights = args.weights or os.environ.get("NSTLIB_WEIGHTS")
     if not weights or weights in ("random", "auto"):
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     print_machine()
     print(f"weights: {weights}")
     if "content" in args.parts:
-        content_part(weights, args.recipe, args.px, args.steps, args.save)
+        content_part(weights, args.recipe, args.px, args.steps, args.save, args.photos)
     if "style" in args.parts:
         style_part(weights, args.recipe, args.px, args.steps, args.save)
     if "texture" in args.parts:
