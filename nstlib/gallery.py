@@ -160,7 +160,6 @@ def render(
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     names = list(FIGURES) if figures is None else figures
     unknown = [n for n in names if n not in FIGURES]
@@ -180,12 +179,22 @@ def render(
             for caption, img in images.items():
                 safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in caption)
                 save_image(img, Path(save_each) / f"{name}__{safe}.png")
-        fig = show_images(images, ncols=ncols, size=2.2, suptitle=f"{title}\n{label}, {px} px, {steps} evaluations")
-        path = folder / f"{name}.png"
-        fig.savefig(path, dpi=72)
-        plt.close(fig)
-        written.append(path)
+        written.append(
+            compose(images, folder / f"{name}.png", f"{title}\n{label}, {px} px, {steps} evaluations", ncols)
+        )
     return written
+
+
+def compose(images: dict[str, Tensor], path: Path, title: str, ncols: int) -> Path:
+    """One figure: the pictures in a grid under ``title`` (small enough to fit above two columns)."""
+    import matplotlib.pyplot as plt
+
+    fig = show_images(images, ncols=ncols, size=2.2)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+    return path
 
 
 def figure_path(name: str) -> Path:
