@@ -14,6 +14,8 @@ from nstlib.widgets import (
 )
 from nstlib.widgets.base import LiveView, RunPanel
 
+from .helpers import smooth_image
+
 
 class _Fake(RunPanel):
     """A run panel whose optimisation is a function the test gives."""
@@ -77,3 +79,31 @@ def test_errors_and_interrupts_go_to_the_status_line(encoder):
     p = _Fake(encoder, interrupt)
     assert p.run() is None and p.status.value.startswith("Interrupted before the optimisation started")
     assert p.result is None and not p.run_button.disabled
+
+
+def test_panels_without_an_encoder_build_the_one_their_function_would(encoder, monkeypatch):
+    """Transfers use the defaults table's pooling (nstlib.transfer's); reconstructions and textures "auto"
+    (reconstruct_content's, reconstruct_style's and synthesize_texture's default)."""
+    import inspect
+
+    import nstlib.widgets.base as base
+    from nstlib.defaults import DEFAULTS
+    from nstlib.experiments import get_encoder
+
+    asked = []
+
+    def fake_get_encoder(*args, **kwargs):
+        bound = inspect.signature(get_encoder).bind(*args, **kwargs)
+        bound.apply_defaults()
+        asked.append(bound.arguments["pooling"])
+        return encoder
+
+    monkeypatch.setattr(base, "get_encoder", fake_get_encoder)
+    img = smooth_image(32, 32)
+    TransferPanel(img, smooth_image(32, 32, seed=1), size=32, steps=1)
+    TexturePanel(img, size=24, steps=1)
+    ContentReconstructionWidget(img, size=32, steps=1)
+    StyleReconstructionWidget(img, size=32, steps=1)
+    assert DEFAULTS.pooling == "avg" and asked == ["avg", "auto", "auto", "auto"]
+    _Fake(None, lambda view: _result())  # a panel of one's own: the defaults table's
+    assert asked[-1] == DEFAULTS.pooling

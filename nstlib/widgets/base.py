@@ -37,6 +37,7 @@ import ipywidgets as widgets
 from torch import Tensor
 
 from ..config import pick
+from ..defaults import DEFAULTS
 from ..experiments import get_encoder
 from ..io import to_png
 from ..synthesis import SynthesisResult
@@ -217,7 +218,7 @@ class RunPanel(widgets.VBox):
     a :attr:`weighted_checkbox` it creates switches the live plot to weighted terms.
 
     Args:
-        encoder: the VGG-19 (default :func:`nstlib.get_encoder`).
+        encoder: the VGG-19 (default: ``get_encoder(pooling=self.default_pooling)``).
         steps: the steps slider's first value (default 100, quick mode 10); ``steps_range`` its
             (min, max, step).
         min_interval, max_draw_share: the redraw throttle (see :class:`LiveView`).
@@ -225,6 +226,10 @@ class RunPanel(widgets.VBox):
         ready: the status line before the first run. run_tooltip: the Run button's tooltip.
         label_style: the ``style`` of the steps slider (e.g. a wider description).
     """
+
+    #: the pooling of the encoder built when none is given: what the function a panel drives uses by
+    #: default (transfers: the defaults table's; reconstructions and textures: "auto", see get_encoder)
+    default_pooling: str = DEFAULTS.pooling
 
     def __init__(
         self,
@@ -241,7 +246,7 @@ class RunPanel(widgets.VBox):
         label_style: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
-        self.encoder = encoder if encoder is not None else get_encoder()
+        self.encoder = encoder if encoder is not None else get_encoder(pooling=self.default_pooling)
         self.min_interval = min_interval
         self.max_draw_share = max_draw_share
         self.preview_width = preview_width

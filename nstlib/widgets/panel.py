@@ -201,7 +201,8 @@ class TransferPanel(_SynthesisPanel):
 
     Args:
         content, style: images (anything :func:`nstlib.load_image` accepts, e.g. "chelsea", "waves").
-        encoder: a :class:`VGG19Features` (default :func:`nstlib.get_encoder`).
+        encoder: a :class:`VGG19Features` (default :func:`nstlib.get_encoder` with the defaults table's
+            pooling, as :func:`nstlib.transfer`).
         size: output size (longer side; default 192, quick mode 64); the content image is resized to it.
         style_size: the style image's longer side (default: the output's).
         steps: initial number of loss evaluations (default 100, quick mode 10).
@@ -360,7 +361,8 @@ class TexturePanel(_SynthesisPanel):
 
     Args:
         source: the texture to imitate (anything :func:`nstlib.load_image` accepts, e.g. "brick").
-        encoder: a :class:`VGG19Features` (default :func:`nstlib.get_encoder`).
+        encoder: a :class:`VGG19Features` (default :func:`nstlib.get_encoder` with ``pooling="auto"``, as
+            :func:`nstlib.synthesize_texture`'s VGG-19).
         size: output size (longer side or (H, W); default 128, quick mode 48).
         source_size: the source's longer side (default: the output's longer side).
         steps: initial number of loss evaluations (default 100, quick mode 10).
@@ -369,6 +371,8 @@ class TexturePanel(_SynthesisPanel):
         min_interval, max_draw_share: redraw throttle (see :class:`LiveView`).
         preview_width: preview width in pixels.
     """
+
+    default_pooling = "auto"
 
     def __init__(
         self,

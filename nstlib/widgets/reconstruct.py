@@ -42,6 +42,8 @@ STYLE_RECONSTRUCTION_LAYERS: tuple[str, ...] = tuple(GATYS_STYLE_LAYERS)
 class _ReconstructionWidget(RunPanel):
     """A :class:`RunPanel` that shows the target image beside the live reconstruction."""
 
+    default_pooling = "auto"  # as reconstruct_content / reconstruct_style
+
     def __init__(
         self,
         image: Any,
@@ -95,7 +97,8 @@ class ContentReconstructionWidget(_ReconstructionWidget):
         layer: the layer selected first.
         size: the image's longer side in px (default ``pick(128, 48)``).
         steps: the slider's first value (default ``pick(100, 10)``).
-        encoder: the VGG-19 (default :func:`nstlib.get_encoder`).
+        encoder: the VGG-19 (default :func:`nstlib.get_encoder` with ``pooling="auto"``, as
+            :func:`nstlib.reconstruct_content`).
         min_interval: seconds between two live redraws.
 
     Attributes:
