@@ -1,6 +1,6 @@
 """The random-weights recipe of reconstructions (issue 13): random filters in mirrored pairs read with a
-leak, average pooling, a quiet start and a line search, while trained weights (here: a weights file)
-keep max pooling, white noise and L-BFGS's fixed step."""
+leak, average pooling, a quiet start and a line search; trained weights (here: a weights file) get
+average pooling without the leak, the quiet start and a line search (issue 21, tests/test_trained.py)."""
 
 from __future__ import annotations
 
@@ -36,16 +36,17 @@ def _first_image(**kwargs) -> torch.Tensor:
 def test_pooling_auto_is_average_for_random_weights_only(weights_file):
     assert nstlib.get_encoder("random", pooling="auto").pooling == "avg"
     assert nstlib.get_encoder("random", pooling="auto").weights_source == "random (seed 0, leak 0.4)"
-    assert nstlib.get_encoder(weights_file, pooling="auto").pooling == "max"
+    assert nstlib.get_encoder(weights_file, pooling="auto").pooling == "avg"  # Gatys: average pooling for synthesis
     assert nstlib.get_encoder("random").pooling == "max"  # the default of get_encoder is unchanged
     assert nstlib.get_encoder("random").weights_source == "random (seed 0)"  # leak 0: what transfers use
 
 
-def test_init_auto_is_quiet_for_random_weights_and_white_noise_otherwise(weights_file):
+def test_init_auto_is_the_quiet_start_and_noise_is_one_argument_away(weights_file):
     noise = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # the library's seeded noise
     quiet = _first_image(weights="random")
     torch.testing.assert_close(quiet, 0.5 + 0.1 * (noise - 0.5))  # the same noise, turned down to +- 5 %
-    torch.testing.assert_close(_first_image(weights=weights_file), noise)
+    torch.testing.assert_close(_first_image(weights=weights_file), quiet)  # trained weights too (issue 21)
+    torch.testing.assert_close(_first_image(weights=weights_file, init="noise"), noise)
     torch.testing.assert_close(_first_image(weights="random", init="noise"), noise)
 
 
@@ -64,14 +65,16 @@ def test_style_reconstruction_balances_layers_for_random_weights_only(weights_fi
     assert trained.style_layer_weights == {"relu1_1": 0.5, "relu2_1": 0.5}  # the given (equal) weights, as before
 
 
-def test_style_reconstructions_search_the_line_for_random_weights_only(weights_file):
+def test_reconstructions_search_the_line_except_random_content(weights_file):
     img = smooth_image(32, 32)
     rand = nstlib.reconstruct_style(img, ["relu1_1"], size=None, steps=2, weights="random", progress=False)
     trained = nstlib.reconstruct_style(img, ["relu1_1"], size=None, steps=2, weights=weights_file, progress=False)
-    assert (rand.info["line_search"], trained.info["line_search"]) == ("strong_wolfe", None)
-    # content reconstructions keep the fixed step, which gets more out of a small budget
+    assert (rand.info["line_search"], trained.info["line_search"]) == ("strong_wolfe", "strong_wolfe")
+    # content reconstructions with random weights keep the fixed step, which gets more out of a small budget
     content = nstlib.reconstruct_content(img, "conv2_2", size=None, steps=2, weights="random", progress=False)
     assert content.info["line_search"] is None
+    content = nstlib.reconstruct_content(img, "conv2_2", size=None, steps=2, weights=weights_file, progress=False)
+    assert content.info["line_search"] == "strong_wolfe"
 
 
 def test_random_filters_come_in_mirrored_pairs():
@@ -112,7 +115,7 @@ def test_vgg_textures_use_the_reconstruction_filters_with_random_weights(weights
     plain = nstlib.synthesize_texture(src, encoder=nstlib.get_encoder("random"), **kw).image
     torch.testing.assert_close(default, leaky)
     assert not torch.allclose(default, plain)
-    trained = nstlib.synthesize_texture(src, weights=weights_file, **kw).image  # trained: max pooling, as before
+    trained = nstlib.synthesize_texture(src, weights=weights_file, **kw).image  # trained: average pooling, no leak
     torch.testing.assert_close(
-        trained, nstlib.synthesize_texture(src, encoder=nstlib.get_encoder(weights_file), **kw).image
+        trained, nstlib.synthesize_texture(src, encoder=nstlib.get_encoder(weights_file, "avg"), **kw).image
     )
