@@ -24,9 +24,6 @@ The pipeline (image -> VGG features -> losses -> optimisation loop -> plot), one
     grading/        the auto-graded exercises: a small core plus checks written as data
     assignments.py  student notebooks from the instructor masters (nbgrader-compatible)
     cli.py          python -m nstlib demo | transfer CONTENT STYLE -o OUT.png
-
-Old module names (``nstlib.image``, ``nstlib.plot``, ``nstlib.explore``, ``nstlib.optim``, the module
-``nstlib.transfer``) still work for one version, with a DeprecationWarning.
 """
 
 from .config import default_device, quick_mode
@@ -41,39 +38,6 @@ from .vgg import LAYER_NAMES, VGG19Features
 from .viz import plot_losses, show_images
 
 __version__ = "0.1.0"
-
-
-def _transfer_module_shim() -> None:
-    """``nstlib.transfer`` is the function; the module that held it is now :mod:`nstlib.experiments`.
-
-    Old code ``from nstlib.transfer import TEXTURE_LAYERS`` keeps working for one version (with a
-    DeprecationWarning) through a stand-in module registered in ``sys.modules``; the package
-    attribute ``nstlib.transfer`` stays the function, so ``import nstlib.transfer as t`` cannot
-    silently rebind it to a module.
-    """
-    import sys
-    import types
-    import warnings
-
-    from . import experiments
-
-    class _Moved(types.ModuleType):
-        def __getattr__(self, name: str):
-            if name.startswith("__"):
-                raise AttributeError(name)
-            value = getattr(experiments, name)
-            warnings.warn(
-                f"the module nstlib.transfer is now nstlib.experiments: use nstlib.experiments.{name} "
-                "(nstlib.transfer is the function)",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            return value
-
-    sys.modules.setdefault(__name__ + ".transfer", _Moved(__name__ + ".transfer", experiments.__doc__))
-
-
-_transfer_module_shim()
 
 __all__ = [
     "LAYER_NAMES",

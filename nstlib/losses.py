@@ -20,8 +20,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._moved import forwarder
-
 __all__ = ["gram_matrix", "content_loss", "style_layer_loss", "tv_loss"]
 
 
@@ -98,7 +96,3 @@ def tv_loss(img: Tensor) -> Tensor:
     dh = img[..., 1:, :] - img[..., :-1, :]  # (B, C, H-1, W)
     dw = img[..., :, 1:] - img[..., :, :-1]  # (B, C, H, W-1)
     return dh.pow(2).sum() + dw.pow(2).sum()
-
-
-# Names that moved in the restructure (issue 15): they keep working from here for one version.
-__getattr__, _ = forwarder(__name__, {"feature_matrix": "nstlib.speed"})  # moved in this version

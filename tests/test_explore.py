@@ -1,7 +1,4 @@
-"""nstlib.analysis and nstlib.viz: the experiments of notebooks 01-03, checked against independent computations.
-
-Also: the deprecated nstlib.explore and nstlib.plot still hand out every old name, with a warning.
-"""
+"""nstlib.analysis and nstlib.viz: the experiments of notebooks 01-03, checked against independent computations."""
 
 from __future__ import annotations
 
@@ -310,57 +307,3 @@ def test_architecture_table_text_layout(encoder):
     assert lines[-1].startswith("total") and lines[-1].endswith("20,024,384")
     assert lines[2].split()[:2] == ["conv1_1", "conv"] and lines[2].endswith("1,792")  # right-aligned
     assert len({len(line) for line in lines}) == 1  # every line as wide as the table
-
-
-# ----------------------------------------------------------------------------- deprecated modules
-_OLD_EXPLORE = {
-    "nstlib.analysis": [
-        "LayerInfo",
-        "ArchitectureTable",
-        "architecture_table",
-        "unit_at",
-        "effective_receptive_fields",
-        "input_gradient_step",
-        "shuffle_patches",
-        "RepresentationChange",
-        "representation_change",
-        "StyleTerm",
-        "style_terms",
-    ],
-    "nstlib.viz": [
-        "draw_receptive_fields",
-        "plot_effective_receptive_fields",
-        "plot_feature_maps",
-        "plot_reconstruction_losses",
-        "plot_style_terms",
-        "plot_gram",
-    ],
-}
-
-
-@pytest.mark.parametrize(
-    "module, name, new",
-    [
-        *[("nstlib.explore", n, m) for m, names in _OLD_EXPLORE.items() for n in names],
-        ("nstlib.plot", "show_images", "nstlib.viz"),
-        ("nstlib.plot", "plot_losses", "nstlib.viz"),
-        ("nstlib.plot", "to_display", "nstlib.io"),
-    ],
-)
-def test_old_modules_hand_out_the_moved_names_with_a_warning(module, name, new):
-    import importlib
-
-    old = importlib.import_module(module)
-    with pytest.warns(DeprecationWarning, match=rf"{module}\.{name} moved to {new}\.{name}"):
-        obj = getattr(old, name)
-    assert obj is getattr(importlib.import_module(new), name)
-    assert name in dir(old)
-
-
-def test_old_modules_refuse_unknown_names():
-    from nstlib import explore, plot
-
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        explore.nothing  # noqa: B018
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        plot.nothing  # noqa: B018

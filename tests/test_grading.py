@@ -817,17 +817,3 @@ def _pop_last(kernels, strides):
 def test_modifying_an_input_fails(check, fn, capsys):
     out = _fails_with(check, fn, capsys, "your function modified its input")
     assert "read them" in out or "in place" in out
-
-
-def test_the_old_modules_forward_with_a_deprecation_warning():
-    import importlib
-
-    for old, name in [("basic", "check_gram_matrix"), ("pipeline", "check_style_loss"), ("pipeline", "PUZZLE_LAYERS")]:
-        module = importlib.import_module(f"nstlib.grading.{old}")
-        with pytest.warns(DeprecationWarning, match=f"nstlib.grading.{old}.{name} moved"):
-            assert getattr(module, name) is getattr(grading, name)
-    with pytest.warns(DeprecationWarning):
-        from nstlib.grading.basic import GRAM_MATRIX
-    assert GRAM_MATRIX is grading.gram_checks.GRAM_MATRIX
-    with pytest.raises(AttributeError):
-        _ = importlib.import_module("nstlib.grading.pipeline").no_such_name

@@ -439,19 +439,3 @@ def test_atomic_write_renames_within_the_destination_folder(tmp_path, monkeypatc
     assert [dst for _, dst in calls] == [target, tmp_path / "notes.txt"]
     for src, dst in calls:
         assert src.parent == dst.parent and src.name.startswith("."), (src, dst)
-
-
-# --------------------------------------------------------------------------- the old module name
-
-
-def test_nstlib_image_still_works_with_a_deprecation_warning():
-    import nstlib.image
-    import nstlib.io
-
-    with pytest.warns(DeprecationWarning, match=r"nstlib\.image\.load_image moved to nstlib\.io"):
-        from nstlib.image import load_image as old_load
-    assert old_load is nstlib.io.load_image
-    with pytest.warns(DeprecationWarning, match="ImageError"):
-        assert nstlib.image.ImageError is ImageError
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        nstlib.image.nothing  # noqa: B018

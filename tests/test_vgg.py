@@ -5,9 +5,6 @@ Weight sources are tested in test_weights.py, the speed machinery (bf16, channel
 
 from __future__ import annotations
 
-import importlib
-import warnings
-
 import pytest
 import torch
 import torchvision
@@ -110,28 +107,3 @@ def test_layer_shape_matches_torchvision_maps(size):
             pools = sum(isinstance(m, torch.nn.MaxPool2d) for m in feats[: LAYER_NAMES.index(name) + 1])
             assert pool_count(name) == pools
             assert VGG19Features.min_size(VGG19Features, [name, "conv1_1"]) == 2**pools
-
-
-MOVED = [  # old path, new module, new name (issue 15)
-    ("nstlib.vgg", "native_bf16", "nstlib.speed", "native_bf16"),
-    ("nstlib.vgg", "_Bf16BackwardConv", "nstlib.speed", "Bf16BackwardConv"),
-    ("nstlib.vgg", "WeightsError", "nstlib.weights", "WeightsError"),
-    ("nstlib.vgg", "IMAGENET_URL", "nstlib.weights", "IMAGENET_URL"),
-    ("nstlib.vgg", "_imagenet_url", "nstlib.weights", "imagenet_url"),
-    ("nstlib.vgg", "_imagenet_cache_file", "nstlib.weights", "imagenet_cache_file"),
-    ("nstlib.vgg", "_download_imagenet", "nstlib.weights", "download_imagenet"),
-    ("nstlib.vgg", "_pink_noise", "nstlib.weights", "pink_noise"),
-    ("nstlib.losses", "feature_matrix", "nstlib.speed", "feature_matrix"),
-]
-
-
-@pytest.mark.parametrize(("old", "name", "new", "new_name"), MOVED)
-def test_moved_names_work_from_their_old_module_with_a_deprecation_warning(old, name, new, new_name):
-    with pytest.warns(DeprecationWarning, match=f"{old}.{name} moved to {new}.{new_name}"):
-        got = getattr(importlib.import_module(old), name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the new path is silent
-        target = getattr(importlib.import_module(new), new_name)
-    assert got is target
-    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
-        importlib.import_module(old).nonexistent  # noqa: B018
