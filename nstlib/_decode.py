@@ -5,6 +5,9 @@ The details a reader of the pipeline can skip: the ``size=`` rules (longer side,
 files scaled by 65535, JPEG draft decoding of huge files, and truncated files refused even when
 PIL was told to be lenient. Every function returns a float32
 (1, 3, H, W) tensor in [0, 1] or raises :class:`nstlib.io.ImageError` naming the input and the fix.
+
+The errors, the size cap and the value-range check are defined here, below :mod:`nstlib.io`, which
+re-exports them: io imports this module, never the other way round.
 """
 
 from __future__ import annotations
@@ -21,7 +24,55 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .io import MAX_SIDE, ImageError, Size, _check_range
+#: Longer side (pixels) that ``load_image(..., size=None)`` downsizes larger images to.
+MAX_SIDE = 4096
+
+#: Values this far outside [0, 1] are treated as rounding noise and clamped; more is an error.
+_TOL = 1e-3
+
+Size = int | tuple[int, int] | None
+
+
+class ImageError(ValueError):
+    """An image could not be loaded, saved or validated; the message says why and how to fix it."""
+
+
+class ImageNotFoundError(ImageError, FileNotFoundError):
+    """A path that does not exist (and is not a built-in image name either)."""
+
+
+# their public home (tracebacks and pickles name it): nstlib.io, which re-exports them
+ImageError.__module__ = ImageNotFoundError.__module__ = "nstlib.io"
+
+
+# ----------------------------------------------------------------------------------------------
+# Values
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_range(t: torch.Tensor, name: str) -> torch.Tensor:
+    if t.numel() == 0:
+        raise ImageError(f"{name} is empty (shape {tuple(t.shape)}); it needs at least 1x1 pixels.")
+    if torch.isnan(t).any() or torch.isinf(t).any():
+        raise ImageError(f"{name} contains NaN or infinite values; an image must be finite, in [0, 1].")
+    lo, hi = t.min().item(), t.max().item()
+    if lo >= 0.0 and hi <= 1.0:
+        return t
+    if lo >= -_TOL and hi <= 1.0 + _TOL:
+        return t.clamp(0.0, 1.0)
+    if lo >= 0.0 and hi <= 255.0:
+        hint = "It looks like 0..255 values: divide by 255."
+    elif lo >= -1.0 - _TOL and hi <= 1.0 + _TOL:
+        hint = "It looks like values in [-1, 1]: map them with (x + 1) / 2."
+    elif lo < 0.0 and hi < 4.0:
+        hint = (
+            "It looks ImageNet-normalised: undo it with x * std + mean "
+            "(mean 0.485, 0.456, 0.406; std 0.229, 0.224, 0.225)."
+        )
+    else:
+        hint = "Rescale it, e.g. (x - x.min()) / (x.max() - x.min()), or clamp with x.clamp(0, 1)."
+    raise ImageError(f"{name} has values in [{lo:.4g}, {hi:.4g}], expected [0, 1]. {hint}")
+
 
 # ----------------------------------------------------------------------------------------------
 # Sizes

@@ -27,8 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from .losses import gram_matrix
+from .objective import style_targets
 from .receptive import effective_receptive_field
-from .synthesis import style_targets
 from .table import Table
 from .vgg import LAYER_NAMES, VGG19Features, layer_shape
 

@@ -8,27 +8,32 @@ alpha channels or ImageNet normalisation.
   numpy array or a tensor and returns the standard tensor (the decoding details: EXIF rotation,
   gray, alpha, 16-bit, truncated files, the size rules, live in ``nstlib/_decode.py``).
 - :func:`save_image` writes PNG or JPEG through :func:`atomic_write`, the one "temporary file, then
-  ``os.replace``" writer of the package (the painting downloader uses it too).
+  ``os.replace``" writer of the package (defined next to the painting downloader that uses it too,
+  in ``nstlib/data/download.py``, and re-exported here).
 - :func:`check_image` is the validator other modules call on their inputs.
 - :func:`to_display` is the one tensor-to-picture converter (matplotlib's ``imshow``, PNG bytes for
   the widgets); :func:`to_numpy` and :func:`to_pil` are its strict relatives for standard images.
 
 Every error is an :class:`ImageError` (a ``ValueError``) whose message names the input and the fix.
+
+Imports run one way: ``io`` -> ``_decode`` (errors, size rules, decoding) and ``io`` -> ``data`` (the
+built-in images, ``atomic_write``); neither imports ``io``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io as _stdlib_io  # the standard library's io (this module is nstlib.io)
 import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
+
+from . import _decode, data
+from ._decode import MAX_SIDE, ImageError, ImageNotFoundError, Size, _check_range
+from .data.download import atomic_write
 
 __all__ = [
     "MAX_SIDE",
@@ -44,22 +49,7 @@ __all__ = [
     "to_png",
 ]
 
-#: Longer side (pixels) that ``load_image(..., size=None)`` downsizes larger images to.
-MAX_SIDE = 4096
-
-#: Values this far outside [0, 1] are treated as rounding noise and clamped; more is an error.
-_TOL = 1e-3
-
-Size = int | tuple[int, int] | None
 ImageSource = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
-
-
-class ImageError(ValueError):
-    """An image could not be loaded, saved or validated; the message says why and how to fix it."""
-
-
-class ImageNotFoundError(ImageError, FileNotFoundError):
-    """A path that does not exist (and is not a built-in image name either)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -111,10 +101,6 @@ def load_image(source: ImageSource, size: Size = None) -> torch.Tensor:
     >>> load_image(np.full((1, 1), 65535, dtype=np.uint16)).flatten().tolist()
     [1.0, 1.0, 1.0]
     """
-    from . import (
-        _decode,  # local import: _decode uses this module's errors and size rules
-    )
-
     _decode.check_size(size)
     if isinstance(source, torch.Tensor):
         return _decode.resize_tensor(_decode.tensor_to_image(source), size, what="the tensor")
@@ -132,14 +118,10 @@ def load_image(source: ImageSource, size: Size = None) -> torch.Tensor:
 
 
 def _load_path_or_name(source: str | os.PathLike, size: Size) -> torch.Tensor:
-    from . import _decode
-
     path = Path(source).expanduser()
     if path.exists():
         return _decode.load_file(path, size)
     if isinstance(source, str):
-        from . import data  # local import: data imports this module
-
         if source in data.builtin_names():
             return load_image(data.get(source, size), size)
         names = ", ".join(data.builtin_names())
@@ -197,50 +179,6 @@ def save_image(img: torch.Tensor, path: str | os.PathLike) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO[Any]]:
-    """Open ``path`` for writing so that it appears complete or not at all.
-
-    Yields a file object for a new hidden temporary file in the same folder
-    (``.<name>.<pid>.<random>.tmp``; the folder is created if needed). When the ``with`` block ends
-    normally the file is flushed, synced and renamed over ``path`` with ``os.replace`` (atomic on
-    one file system); if the block raises, the temporary file is deleted, an existing ``path`` is
-    left untouched and the exception propagates. The file is created with ``open(..., "x")``, so
-    its permissions follow the umask like any other new file.
-
-    Parameters
-    ----------
-    path
-        The final file.
-    mode
-        ``"wb"`` (default) or ``"w"`` (text; ``open_kwargs`` such as ``encoding`` are passed on).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> target = Path(tempfile.mkdtemp()) / "notes.txt"
-    >>> with atomic_write(target, "w", encoding="utf-8") as f:
-    ...     _ = f.write("complete")
-    >>> target.read_text(encoding="utf-8")
-    'complete'
-    """
-    if mode not in ("w", "wb", "wt"):
-        raise ValueError(f"atomic_write(mode={mode!r}): use 'wb' (bytes) or 'w' (text).")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, mode.replace("w", "x"), **open_kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 # ----------------------------------------------------------------------------------------------
 # Validation
 # ----------------------------------------------------------------------------------------------
@@ -283,30 +221,6 @@ def check_image(t: torch.Tensor, name: str = "image") -> torch.Tensor:
             + ("Divide by 255: t.float() / 255." if t.dtype == torch.uint8 else "Use t.float().")
         )
     return _check_range(t, name)
-
-
-def _check_range(t: torch.Tensor, name: str) -> torch.Tensor:
-    if t.numel() == 0:
-        raise ImageError(f"{name} is empty (shape {tuple(t.shape)}); it needs at least 1x1 pixels.")
-    if torch.isnan(t).any() or torch.isinf(t).any():
-        raise ImageError(f"{name} contains NaN or infinite values; an image must be finite, in [0, 1].")
-    lo, hi = t.min().item(), t.max().item()
-    if lo >= 0.0 and hi <= 1.0:
-        return t
-    if lo >= -_TOL and hi <= 1.0 + _TOL:
-        return t.clamp(0.0, 1.0)
-    if lo >= 0.0 and hi <= 255.0:
-        hint = "It looks like 0..255 values: divide by 255."
-    elif lo >= -1.0 - _TOL and hi <= 1.0 + _TOL:
-        hint = "It looks like values in [-1, 1]: map them with (x + 1) / 2."
-    elif lo < 0.0 and hi < 4.0:
-        hint = (
-            "It looks ImageNet-normalised: undo it with x * std + mean "
-            "(mean 0.485, 0.456, 0.406; std 0.229, 0.224, 0.225)."
-        )
-    else:
-        hint = "Rescale it, e.g. (x - x.min()) / (x.max() - x.min()), or clamp with x.clamp(0, 1)."
-    raise ImageError(f"{name} has values in [{lo:.4g}, {hi:.4g}], expected [0, 1]. {hint}")
 
 
 # ----------------------------------------------------------------------------------------------

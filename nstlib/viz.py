@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -23,8 +24,10 @@ from torch import Tensor, nn
 from .analysis import StyleTerm, erf_centre, strongest_feature_maps, unit_at
 from .io import to_display
 from .receptive import ReceptiveFieldTable, erf_radius, receptive_field_table
-from .synthesis import SynthesisResult
 from .vgg import layer_shape
+
+if TYPE_CHECKING:  # only named in annotations: viz sits above the loop, and synthesis calls viz
+    from .synthesis import SynthesisResult
 
 __all__ = [
     "show_images",

@@ -1,25 +1,30 @@
 """The one download helper: stream a URL into a file, verify its sha256, never leave a partial file.
 
 :func:`download_file` is what ``nstlib.data.fetch`` uses for the pinned paintings. The bytes go into a
-temporary file via :func:`nstlib.io.atomic_write` and reach ``target`` only when the byte count
+temporary file via :func:`atomic_write` and reach ``target`` only when the byte count
 (``Content-Length`` and the pinned size) and the sha256 match; on any failure the temporary file is
 removed and :class:`DownloadError` says what happened and what to do. Only the standard library
 (``urllib``) is used.
+
+:func:`atomic_write` ("a temporary file, then ``os.replace``") is the package's one atomic writer;
+:func:`nstlib.io.save_image` uses it too (and ``nstlib.io`` re-exports it). It lives here, at the
+bottom of the image stage, so that ``data`` never imports ``io``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from ..io import atomic_write
-
-__all__ = ["DownloadError", "download_file", "sha256_of", "verified"]
+__all__ = ["DownloadError", "download_file", "sha256_of", "verified", "atomic_write"]
 
 #: A download gives up after ``_TOTAL_FACTOR * timeout`` seconds in all, even if bytes trickle in.
 _TOTAL_FACTOR = 6.0
@@ -27,6 +32,50 @@ _TOTAL_FACTOR = 6.0
 
 class DownloadError(OSError):
     """A file could not be downloaded or failed verification; the message says what to do."""
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """Open ``path`` for writing so that it appears complete or not at all.
+
+    Yields a file object for a new hidden temporary file in the same folder
+    (``.<name>.<pid>.<random>.tmp``; the folder is created if needed). When the ``with`` block ends
+    normally the file is flushed, synced and renamed over ``path`` with ``os.replace`` (atomic on
+    one file system); if the block raises, the temporary file is deleted, an existing ``path`` is
+    left untouched and the exception propagates. The file is created with ``open(..., "x")``, so
+    its permissions follow the umask like any other new file.
+
+    Parameters
+    ----------
+    path
+        The final file.
+    mode
+        ``"wb"`` (default) or ``"w"`` (text; ``open_kwargs`` such as ``encoding`` are passed on).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> with atomic_write(target, "w", encoding="utf-8") as f:
+    ...     _ = f.write("complete")
+    >>> target.read_text(encoding="utf-8")
+    'complete'
+    """
+    if mode not in ("w", "wb", "wt"):
+        raise ValueError(f"atomic_write(mode={mode!r}): use 'wb' (bytes) or 'w' (text).")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, mode.replace("w", "x"), **open_kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def sha256_of(path: str | os.PathLike) -> str:
