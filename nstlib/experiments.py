@@ -208,6 +208,9 @@ def transfer(
         layer_balance: set w_l so that each style layer pulls equally hard (He et al. 2016; the
             default preset does); False uses ``style_layers``' weights as given.
         line_search: "strong_wolfe" (default preset) or "none" (L-BFGS with fixed steps).
+        balance_at: where ``strength`` and ``layer_balance`` measure the style pulls: "start" (the
+            default preset: where the run starts, e.g. the photo) or "noise" (seeded white noise);
+            see :func:`nstlib.synthesize`.
         size: output size (longer side, or (H, W)). Default: a tensor, array or PIL image keeps its
             size; a file or built-in name is shrunk to the preset's size (256 px) if larger.
         style_size: size of the style image (default: the same longer side as the output).
