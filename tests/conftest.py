@@ -69,3 +69,15 @@ def loopback_server():
     yield start
     for s in servers:
         s.close()
+
+
+@pytest.fixture(scope="session")
+def vgg16_file(tmp_path_factory):
+    """A seeded torchvision VGG-16 features-only state dict (13 convolutions), as a file."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(16)
+    path = tmp_path_factory.mktemp("w16") / "my_vgg16.pth"
+    torch.save(torchvision.models.vgg16().features.state_dict(), path)
+    return path

@@ -130,14 +130,14 @@ def test_a_trained_network_is_not_reported_as_damaged(trained_weights):
     assert len(enc.dead_filters) <= 4 and enc.sparse_filters  # still counted and listed on the encoder
 
 
-def test_gallery_renders_a_figure_titled_with_its_network(tmp_path, vgg16_features_file):
+def test_gallery_renders_a_figure_titled_with_its_network(tmp_path, vgg16_file):
     """`python -m nstlib gallery`: one PNG per figure, its title naming the network that made it."""
     from nstlib import gallery
     from nstlib.cli import main
 
-    assert gallery.network_label(vgg16_features_file).startswith("VGG-16 (trained: ")
+    assert gallery.network_label(vgg16_file).startswith("VGG-16 (trained: ")
     assert gallery.network_label("random").startswith("VGG-19 (random: ")
-    assert main(["gallery", "--weights", str(vgg16_features_file), "-o", str(tmp_path), "--only", "transfer",
+    assert main(["gallery", "--weights", str(vgg16_file), "-o", str(tmp_path), "--only", "transfer",
                  "--size", "32", "--steps", "2"]) == 0  # fmt: skip
     from PIL import Image
 
@@ -145,13 +145,3 @@ def test_gallery_renders_a_figure_titled_with_its_network(tmp_path, vgg16_featur
         assert im.size[0] > 100 and im.size[1] > 100
     with pytest.raises(ValueError, match="unknown figure"):
         gallery.render("random", tmp_path, ["mona_lisa"])
-
-
-@pytest.fixture(scope="module")
-def vgg16_features_file(tmp_path_factory):
-    import torchvision
-
-    torch.manual_seed(3)
-    path = tmp_path_factory.mktemp("g16") / "my_vgg16.pth"
-    torch.save(torchvision.models.vgg16().features.state_dict(), path)
-    return path

@@ -17,15 +17,6 @@ from nstlib import VGG19Features, load_image, weights
 from nstlib.vgg import layer_shape, vgg_layer_names
 
 
-@pytest.fixture(scope="module")
-def vgg16_file(tmp_path_factory):
-    """A seeded torchvision VGG-16 features-only state dict (13 convolutions), as a file."""
-    torch.manual_seed(16)
-    path = tmp_path_factory.mktemp("w16") / "my_vgg16.pth"
-    torch.save(torchvision.models.vgg16().features.state_dict(), path)
-    return path
-
-
 def test_a_13_conv_state_dict_is_a_vgg16_and_computes_torchvisions_features(vgg16_file):
     enc = VGG19Features(weights=vgg16_file, pooling="max", precision="fp32", device="cpu", normalize=False)
     assert enc.arch == "vgg16" and enc.arch_name == "VGG-16" and not enc.is_random
