@@ -28,7 +28,7 @@ from tests.helpers import smooth_image
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STYLE5 = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
-TEXTURE5 = ["conv1_1", "pool1", "pool2", "pool3", "pool4"]
+TEXTURE5 = ["relu1_1", "pool1", "pool2", "pool3", "pool4"]  # Gatys: conv1_1 rectified
 
 
 def walk(widget: widgets.Widget):
@@ -169,7 +169,7 @@ def test_texture_settings_follow_the_widgets(texture_panel):
     p.layer_sliders["pool4"].value = 0.0
     p.seed_box.value = 7
     s = p.settings()
-    assert s["style_layers"] == pytest.approx({"conv1_1": 0.2, "pool1": 0.2, "pool2": 0.2, "pool3": 0.2, "pool4": 0.0})
+    assert s["style_layers"] == pytest.approx({"relu1_1": 0.2, "pool1": 0.2, "pool2": 0.2, "pool3": 0.2, "pool4": 0.0})
     assert (s["content_weight"], s["init"], s["size"], s["seed"]) == (0.0, "noise", (24, 24), 7)
 
 
