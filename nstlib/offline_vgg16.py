@@ -39,7 +39,6 @@ package (``pip install onnx``, part of nstlib's ``test`` extra).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -52,6 +51,7 @@ import torch
 from torch import Tensor
 
 from . import config
+from .data.download import sha256_of
 from .vgg import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
@@ -129,15 +129,6 @@ class OfflineWeightsError(RuntimeError):
 
 
 # ------------------------------------------------------------------ the wheel
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """The file's sha256 as 64 hex digits."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_wheel(path: str | os.PathLike) -> Path:
