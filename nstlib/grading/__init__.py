@@ -83,6 +83,13 @@ from .answer_checks import (
     check_texture_model_size,
     reconstruction_puzzle,
 )
+from .choice_checks import (
+    check_explain_grey_texture,
+    check_measure_layer_equality,
+    check_predict_photo_start,
+    check_predict_structure_size,
+)
+from .count_checks import check_count_model
 from .feature_checks import check_extract_features
 from .gram_checks import (
     check_grad_style_layer,
@@ -124,6 +131,11 @@ __all__ = [
     "check_run_lbfgs",
     "check_match_reconstructions",
     "check_masked_gram_matrix",
+    "check_count_model",
+    "check_predict_photo_start",
+    "check_measure_layer_equality",
+    "check_predict_structure_size",
+    "check_explain_grey_texture",
     "reconstruction_puzzle",
     "PUZZLE_LAYERS",
     "checker",

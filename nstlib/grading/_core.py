@@ -41,11 +41,16 @@ PASS, FAIL, NOT_IMPLEMENTED = "pass", "fail", "not implemented"
 
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise: its id (the student function's name), its notebook and a one-line title."""
+    """One exercise: its id (the student function's name), its notebook, a one-line title and its points.
+
+    ``points`` weighs the exercise by effort (a one-line formula 1, a loop with state 2-4); it is the
+    ``points`` of the check cell's nbgrader metadata, and :func:`nstlib.grading.report` sums it.
+    """
 
     id: str
     notebook: str
     title: str
+    points: int = 1
 
 
 @dataclass(frozen=True)
@@ -267,6 +272,7 @@ class Spec:
         expected_text: shown as "expected:" instead of the reference (a text, or a function of it).
         value_ok: the answer may be a value instead of a zero-argument function.
         doc: the docstring of the ``check_<id>`` function.
+        points: what the exercise is worth, by effort (the check cell's nbgrader ``points``).
     """
 
     id: str
@@ -290,10 +296,11 @@ class Spec:
     expected_text: str | Callable[[Any], str] | None = None
     value_ok: bool = False
     doc: str = ""
+    points: int = 1
 
     @property
     def exercise(self) -> Exercise:
-        return Exercise(self.id, self.notebook, self.title)
+        return Exercise(self.id, self.notebook, self.title, self.points)
 
 
 def _memo(thunk: Callable[[], Any]) -> Callable[[], Any]:
