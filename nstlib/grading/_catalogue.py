@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ._core import _RESULTS, FAIL, NOT_IMPLEMENTED, PASS, Exercise, Spec
-from .answer_checks import CONV1_1_PARAMETERS, MATCH_RECONSTRUCTIONS, RECEPTIVE_FIELD_SIZES, TEXTURE_MODEL_SIZE
+from .answer_checks import MATCH_RECONSTRUCTIONS, RECEPTIVE_FIELD_SIZES
 from .choice_checks import (
     EXPLAIN_GREY_TEXTURE,
     MEASURE_LAYER_EQUALITY,
@@ -22,8 +22,7 @@ from .optim_checks import INPUT_GRADIENT_STEP, RUN_LBFGS
 #: ``conv1_1_parameters`` and ``texture_model_size`` are now one task, ``count_model`` (04); their
 #: checks stay importable for courses that still use them, outside the catalogue.
 SPECS: tuple[Spec, ...] = (
-    RECEPTIVE_FIELD_SIZES,
-    CONV1_1_PARAMETERS,  # 01
+    RECEPTIVE_FIELD_SIZES,  # 01
     CONTENT_LOSS,
     INPUT_GRADIENT_STEP,
     RUN_LBFGS,
@@ -36,7 +35,6 @@ SPECS: tuple[Spec, ...] = (
     STYLE_LOSS,
     GRAD_STYLE_LAYER,
     PREDICT_STRUCTURE_SIZE,  # 03
-    TEXTURE_MODEL_SIZE,
     COUNT_MODEL,
     EXPLAIN_GREY_TEXTURE,  # 04
     TOTAL_LOSS,
@@ -46,9 +44,7 @@ SPECS: tuple[Spec, ...] = (
 
 #: ids of the checks whose notebook cell is not written yet (empty: every check has its cell). Remove
 #: an id when its cell lands in the notebook's master.
-_PENDING: frozenset[str] = frozenset(
-    {"predict_photo_start", "measure_layer_equality", "predict_structure_size", "count_model", "explain_grey_texture"}
-)
+_PENDING: frozenset[str] = frozenset()
 
 #: The exercises that have a cell in a notebook (``report(notebook)`` lists these).
 EXERCISES: tuple[Exercise, ...] = tuple(s.exercise for s in SPECS if s.id not in _PENDING)
