@@ -17,6 +17,7 @@ from .feature_checks import EXTRACT_FEATURES
 from .gram_checks import GRAD_STYLE_LAYER, GRAM_MATRIX, MASKED_GRAM
 from .loss_checks import CONTENT_LOSS, STYLE_LAYER_LOSS, STYLE_LOSS, TOTAL_LOSS, TV_LOSS
 from .optim_checks import INPUT_GRADIENT_STEP, RUN_LBFGS
+from .speed_checks import SPEED_SPECS
 
 #: every check, in the order of the notebooks and their cells (``report`` lists them in this order).
 #: ``conv1_1_parameters`` and ``texture_model_size`` are now one task, ``count_model`` (04); their
@@ -40,6 +41,7 @@ SPECS: tuple[Spec, ...] = (
     TOTAL_LOSS,
     TV_LOSS,  # 05
     MASKED_GRAM,  # 06
+    *SPEED_SPECS,  # 07
 )
 
 #: ids of the checks whose notebook cell is not written yet (empty: every check has its cell). Remove
