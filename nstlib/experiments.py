@@ -4,26 +4,27 @@
 - :func:`reconstruct_content`: feature inversion from white noise, style weight 0 (2016, Fig. 1 top).
 - :func:`reconstruct_style`: style reconstruction from white noise, content weight 0 (Fig. 1 bottom).
 - :func:`synthesize_texture`: texture synthesis (Gatys, Ecker & Bethge, NeurIPS 2015).
+
+Every choice they make is resolved first, in :mod:`nstlib.recipes` (the preset, :data:`AUTO`, the
+Gatys et al. 2017 controls); the networks come from :mod:`nstlib.encoders`. Both are re-exported here.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
 from torch import Tensor
 
+from .control import layer_masks
 from .defaults import CONTENT_LAYERS, STYLE_LAYERS, TEXTURE_LAYERS, Preset
-from .defaults import preset as get_preset
+from .encoders import get_encoder, get_texture_model
 from .io import load_image
 from .multiscale import MultiScaleTextures
+from .recipes import AUTO, Controls, auto_settings, layer_weights, load_content, resize, transfer_recipe, upsample
 from .synthesis import SynthesisResult, content_targets, style_targets, synthesize
 from .vgg import VGG19Features
-from .weights import RECONSTRUCTION_LEAK, resolve_weights
 
 __all__ = [
     "transfer",
@@ -45,71 +46,7 @@ GATYS_STYLE_LAYERS: dict[str, float] = STYLE_LAYERS
 
 Image = Any  # anything load_image accepts: path, built-in name, PIL image, array, tensor
 
-
-@functools.lru_cache(maxsize=4)
-def _cached_encoder(weights: str, pooling: str, precision: str, device: str | None, leak: float = 0.0) -> VGG19Features:
-    return VGG19Features(weights=weights, pooling=pooling, precision=precision, device=device, leak=leak)
-
-
-def get_encoder(
-    weights: str | os.PathLike = "auto", pooling: str = "max", precision: str = "auto", device: str | None = None
-) -> VGG19Features:
-    """A shared :class:`VGG19Features` (built once per settings; notebooks call this repeatedly).
-
-    ``pooling="auto"`` (what the reconstructions and textures use): average pooling, as Gatys et
-    al. (2015, 2016) use for all image synthesis; with random weights also the random filters with
-    a leak (:data:`nstlib.weights.RECONSTRUCTION_LEAK`, see :func:`nstlib.weights.init_random_`),
-    which keep deep layers invertible (measurements: ``docs/offline.md``).
-    """
-    resolved = resolve_weights(weights)
-    if pooling == "auto":  # "random" is known to be random; "auto" only once the download was tried
-        enc = None if resolved == "random" else _cached_encoder(str(resolved), "avg", precision, device)
-        if enc is None or enc.is_random:
-            return _cached_encoder(str(resolved), "avg", precision, device, RECONSTRUCTION_LEAK)
-        return enc
-    return _cached_encoder(str(resolved), pooling, precision, device)
-
-
-#: What the "auto" settings of the experiments mean, for a trained and for a random network: the one
-#: place they are resolved (:func:`auto_settings`; each result's ``info`` records what was used). The
-#: trained column is Gatys et al.'s recipe with the start and step measured on a trained VGG-16
-#: (``benchmarks/bench_trained.py``, ``docs/trained.md``); the random column is ``docs/offline.md``'s.
-AUTO: dict[str, dict[str, dict[str, Any]]] = {
-    "content": {
-        "trained": dict(init="quiet", line_search="strong_wolfe"),
-        "random": dict(init="quiet", line_search=None),
-    },
-    "style": {
-        "trained": dict(init="quiet", line_search="strong_wolfe", layer_balance=False),
-        "random": dict(init="quiet", line_search="strong_wolfe", layer_balance=True),
-    },
-    "texture": {
-        "trained": dict(init="quiet", line_search="strong_wolfe"),
-        "random": dict(init="noise", line_search=None),
-    },
-}
-
-
-def auto_settings(task: str, encoder: Any, **given: Any) -> dict[str, Any]:
-    """``given`` with every ``"auto"`` (or None for ``layer_balance``) replaced by :data:`AUTO`'s
-    value for ``task`` and the encoder's weights (``encoder.is_random``).
-
-    >>> auto_settings("content", get_encoder("random", pooling="auto"), init="auto", line_search="auto")
-    {'init': 'quiet', 'line_search': None}
-    """
-    table = AUTO[task]["random" if getattr(encoder, "is_random", False) else "trained"]
-    out = {}
-    for key, value in given.items():
-        auto = value == "auto" or (key == "layer_balance" and value is None)
-        out[key] = table[key] if auto else value
-    return out
-
-
-@functools.lru_cache(maxsize=2)
-def get_texture_model(device: str | None = None) -> MultiScaleTextures:
-    """A shared :class:`nstlib.multiscale.MultiScaleTextures` (the offline texture model)."""
-    return MultiScaleTextures(device=device)
-
+_layer_weights = layer_weights  # the name nstlib.widgets.panel imports
 
 _TEXTURE_NOTE_SHOWN = False
 
@@ -123,33 +60,6 @@ def _texture_note() -> None:
             "textures use the random multi-scale filter model instead (one layer of filters of 3-55 px, "
             "Ustyuzhaninov et al. 2017). With the trained network they use VGG-19 (model='vgg' forces it)."
         )
-
-
-def _load(source: Image, size: int | tuple[int, int] | None, default: int) -> Tensor:
-    """Load an image for a transfer: at ``size`` if given; else tensors, arrays and PIL images keep
-    their size, and files or built-in names larger than ``default`` (longer side) are shrunk to it."""
-    if size is not None:
-        return load_image(source, size=size)
-    img = load_image(source)
-    if isinstance(source, (str, os.PathLike)) and max(img.shape[-2:]) > default:
-        img = load_image(source, size=default)
-    return img
-
-
-def _layer_weights(
-    layers: Mapping[str, float] | Sequence[str] | str | None, default: Mapping[str, float]
-) -> dict[str, float]:
-    """{name: weight} from a dict, a list of names (equal weights summing to 1) or one name."""
-    if layers is None:
-        return dict(default)
-    if isinstance(layers, str):
-        return {layers: 1.0}
-    if isinstance(layers, Mapping):
-        return dict(layers)
-    layers = list(layers)
-    if not layers:
-        return {}
-    return {name: 1.0 / len(layers) for name in layers}
 
 
 def transfer(
@@ -236,145 +146,67 @@ def transfer(
     Returns:
         :class:`SynthesisResult`; ``result.image`` is the stylised (1, 3, H, W) image.
     """
-    from .control import layer_masks, luminance, match_color, match_luminance, rgb_to_yiq, yiq_to_rgb
-
-    if preserve_color not in (None, "luminance", "histogram"):
-        raise ValueError(f"preserve_color must be None, 'luminance' or 'histogram', got {preserve_color!r}")
-    if not (isinstance(style_scale, (int, float)) and 0 < style_scale <= 16):
-        raise ValueError(f"style_scale = {style_scale!r}: must be a number in (0, 16], e.g. 0.5, 1 or 2")
-    p = get_preset(preset)
-    pooling = pooling or p.pooling
-    init = p.init if init is None else init
-    steps = p.steps if steps is None else steps
-    optimizer = optimizer or p.optimizer
-    line_search = p.line_search if line_search is None and optimizer == "lbfgs" else line_search
-    line_search = None if line_search == "none" else line_search
-    layer_balance = p.layer_balance if layer_balance is None else layer_balance
-    content_weight = p.content_weight if content_weight is None else content_weight
-    tv_weight = p.tv_weight if tv_weight is None else tv_weight
-    balance_at = p.balance_at if balance_at is None else balance_at
-    if style_weight is None and strength is None:
-        style_weight, strength = p.style_weight, p.strength
-    enc = encoder or get_encoder(weights, pooling)
-    cl = _layer_weights(content_layers, p.content_layers)
-    sl = _layer_weights(style_layers, p.style_layers)
-    if strength is not None and (not cl or not sl or content_weight == 0):
-        strength, style_weight = None, 1.0 if style_weight is None else style_weight  # nothing to balance
-    content_img = _load(content, size, p.size).to(enc.device)
-    out_hw = (int(content_img.shape[-2]), int(content_img.shape[-1]))
-
+    controls = Controls(style_scale, style_blend, preserve_color, coarse_to_fine, fine_steps, mask)
+    r = transfer_recipe(
+        preset, strength=strength, content_layers=content_layers, style_layers=style_layers,
+        content_weight=content_weight, style_weight=style_weight, layer_balance=layer_balance,
+        tv_weight=tv_weight, steps=steps, optimizer=optimizer, init=init, pooling=pooling,
+        line_search=line_search, balance_at=balance_at,
+    )  # fmt: skip
+    enc = encoder or get_encoder(weights, r.pooling)
+    photo = load_content(content, size, r.size).to(enc.device)  # (1, 3, H, W)
+    out_hw = (int(photo.shape[-2]), int(photo.shape[-1]))
     styles: list[Image] = list(style) if isinstance(style, (list, tuple)) else [style]
-    blend = _blend_weights(style_blend, len(styles))
-    base = style_size if style_size is not None else max(out_hw)
-    if isinstance(base, int):
-        scaled: int | tuple[int, int] = max(1, round(base * style_scale))
-    else:
-        scaled = (max(1, round(base[0] * style_scale)), max(1, round(base[1] * style_scale)))
-    style_imgs = [load_image(s, size=scaled).to(enc.device) for s in styles]
+    blend = controls.blend(len(styles))
+    scaled = controls.style_size(style_size if style_size is not None else max(out_hw))
+    target, style_imgs = controls.recolour(photo, [load_image(s, size=scaled).to(enc.device) for s in styles])
+    mask_t = controls.mask_tensor(enc.device)
+    losses = dict(content_loss_fn=content_loss_fn, style_loss_fn=style_loss_fn, gram_fn=gram_fn)
+    loop = dict(lr=lr, seed=seed, progress=progress, callback=callback)
 
-    target_content = content_img
-    if preserve_color == "histogram":
-        style_imgs = [match_color(s, content_img) for s in style_imgs]
-    elif preserve_color == "luminance":
-        target_content = luminance(content_img)
-        style_imgs = [match_luminance(luminance(s), target_content) for s in style_imgs]
-
-    mask_t = None
-    if mask is not None:
-        mask_t = mask if isinstance(mask, Tensor) else load_image(mask).mean(dim=1, keepdim=True)
-        mask_t = mask_t.to(enc.device)
-
-    def run(image: Tensor, stage_init, stage_steps: int) -> SynthesisResult:
+    def run(image: Tensor, start: str | Tensor, stage_steps: int) -> SynthesisResult:  # one stage at image's size
         hw = (int(image.shape[-2]), int(image.shape[-1]))
-        targets: dict[str, Tensor] = {}
-        masks = layer_masks(mask_t, list(sl), *hw) if mask_t is not None and sl else None
-        for b, s_img in zip(blend, style_imgs):
-            for name, A in (style_targets(enc, s_img, list(sl), output_size=hw, gram_fn=gram_fn) if sl else {}).items():
-                if masks is not None:  # the region's share of positions (G of masked features)
-                    A = A * masks[name].pow(2).mean()
-                targets[name] = targets[name] + b * A if name in targets else b * A
+        masks = layer_masks(mask_t, list(r.style_layers), *hw) if mask_t is not None and r.style_layers else None
+        targets = _blended_targets(enc, style_imgs, blend, list(r.style_layers), hw, masks, gram_fn)  # deepest first
         return synthesize(
             enc,
-            content_targets=content_targets(enc, image, list(cl)) if cl else {},
+            content_targets=content_targets(enc, image, list(r.content_layers)) if r.content_layers else {},
             style_targets=targets,
-            content_layers=cl,
-            style_layers=sl,
-            content_weight=content_weight,
-            style_weight=style_weight,
-            strength=strength,
-            layer_balance=layer_balance,
-            tv_weight=tv_weight,
-            init=stage_init,
-            content_image=image,
-            optimizer=optimizer,
-            steps=stage_steps,
-            lr=lr,
-            line_search=line_search,
-            seed=seed,
-            progress=progress,
-            callback=callback,
-            style_masks=masks,
-            content_loss_fn=content_loss_fn,
-            style_loss_fn=style_loss_fn,
-            gram_fn=gram_fn,
-            balance_at=balance_at,
-        )
+            **r.weights(), init=start, content_image=image, steps=stage_steps, style_masks=masks, **losses, **loop,
+        )  # fmt: skip
 
-    coarse = None
-    if coarse_to_fine is not None:
-        if not isinstance(coarse_to_fine, int) or not 16 <= coarse_to_fine < max(out_hw):
-            raise ValueError(
-                f"coarse_to_fine = {coarse_to_fine!r}: give the coarse stage's longer side in pixels, "
-                f"an integer >= 16 and smaller than the output's longer side {max(out_hw)}"
-            )
-        small = _resize(target_content, coarse_to_fine)
-        coarse = run(small, init, steps)
-        start = torch.nn.functional.interpolate(
-            coarse.image.to(enc.device), size=out_hw, mode="bicubic", align_corners=False
-        ).clamp(0, 1)
-        result = run(target_content, start, fine_steps or max(1, steps // 3))
+    coarse, small = None, controls.coarse_size(out_hw)
+    if small is not None:  # Gatys et al. 2017 coarse-to-fine: the coarse result, upsampled, is the start
+        coarse = run(resize(target, small), r.init, r.steps)
+        result = run(target, upsample(coarse.image.to(enc.device), out_hw), controls.fine_steps or max(1, r.steps // 3))
     else:
-        result = run(target_content, init, steps)
-
-    if preserve_color == "luminance":
-        y = rgb_to_yiq(result.image)[:, :1]  # (1, 1, H, W) the optimised luminance
-        iq = rgb_to_yiq(content_img.cpu())[:, 1:]  # (1, 2, H, W) the content's chrominance
-        result.image = yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0.0, 1.0)
-    result.info.update(
-        style_sizes=[tuple(s.shape[-2:]) for s in style_imgs],
-        style_blend=blend,
-        preserve_color=preserve_color,
-        preset=p.name,
-        pooling=pooling,
-        line_search=line_search,
-        layer_balance=layer_balance,
-        init=init if isinstance(init, str) else "tensor",
-        steps=steps,
-    )
+        result = run(target, r.init, r.steps)
+    result.image = controls.restore_colour(result.image, photo)
+    result.info.update(**controls.info(style_imgs, blend), **r.info())
     if coarse is not None:
         result.info["coarse_result"] = coarse
         result.info["seconds_total"] = coarse.seconds + result.seconds
     return result
 
 
-def _blend_weights(blend: Sequence[float] | None, n: int) -> list[float]:
-    if blend is None:
-        return [1.0 / n] * n
-    blend = [float(b) for b in blend]
-    if len(blend) != n:
-        raise ValueError(f"style_blend has {len(blend)} weights for {n} style images; give one weight per style")
-    if any(not math.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
-        raise ValueError(f"style_blend = {blend}: weights must be finite, >= 0 and not all 0")
-    return [b / sum(blend) for b in blend]
-
-
-def _resize(img: Tensor, longer: int) -> Tensor:
-    h, w = img.shape[-2:]
-    scale = longer / max(h, w)
-    hw = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return torch.nn.functional.interpolate(img, size=hw, mode="bilinear", antialias=True, align_corners=False).clamp(
-        0, 1
-    )
+def _blended_targets(
+    enc: VGG19Features,
+    style_imgs: list[Tensor],
+    blend: list[float],
+    layers: list[str],
+    hw: tuple[int, int],
+    masks: dict[str, Tensor] | None,
+    gram_fn=None,
+) -> dict[str, Tensor]:
+    """A^l = sum_s b_s A^l(style s) at the output's size ``hw``; with a mask, times the region's share
+    of positions (the Gram matrix of masked features; Gatys et al. 2017)."""
+    targets: dict[str, Tensor] = {}
+    for b, s_img in zip(blend, style_imgs):
+        for name, A in (style_targets(enc, s_img, layers, output_size=hw, gram_fn=gram_fn) if layers else {}).items():
+            if masks is not None:
+                A = A * masks[name].pow(2).mean()  # (1, N, N)
+            targets[name] = targets[name] + b * A if name in targets else b * A
+    return targets
 
 
 def _reconstruction(
@@ -459,7 +291,7 @@ def reconstruct_style(
         "style", image, size, weights, pooling, encoder, init, line_search,
         optimizer=optimizer, steps=steps, seed=seed, progress=progress, callback=callback,
     )  # fmt: skip
-    sl = _layer_weights(layers, {})
+    sl = layer_weights(layers, {})
     return synthesize(
         enc,
         style_targets=style_targets(enc, img, list(sl)),
@@ -514,9 +346,9 @@ def synthesize_texture(
             "model='multiscale' uses its own random filters: leave encoder=None "
             "(or pass encoder=nstlib.multiscale.MultiScaleTextures(...))"
         )
-    if model == "auto":
+    if model == "auto":  # AUTO's texture model, unless VGG layers were asked for
         vgg = encoder or get_encoder(weights, pooling)
-        model = "multiscale" if vgg.is_random and layers is None else "vgg"
+        model = auto_settings("texture", vgg, texture_model="auto")["texture_model"] if layers is None else "vgg"
         if model == "multiscale":
             _texture_note()
     enc: VGG19Features | MultiScaleTextures
@@ -536,7 +368,7 @@ def synthesize_texture(
             layers = [name for name in enc.layer_names if int(name[1:]) <= fit]
         else:
             layers = TEXTURE_LAYERS
-    sl = _layer_weights(layers, {})
+    sl = layer_weights(layers, {})
     result = synthesize(
         enc,
         style_targets=style_targets(enc, src, list(sl), output_size=out_hw),

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from . import speed
 from .losses import content_loss, style_layer_loss, tv_loss
-from .vgg import layer_shape
+from .vgg import LAYER_NAMES, layer_shape
 
 __all__ = [
     "Encoder",
@@ -263,6 +263,19 @@ def balance(
     return beta * scale
 
 
+def _check_content_layers(encoder: Encoder, layers: Sequence[str]) -> None:
+    """Content terms live on VGG layers: their :func:`size_factor` follows VGG's poolings."""
+    other = sorted({k for k in layers if k not in LAYER_NAMES})
+    if other:
+        model = type(encoder).__name__
+        why = " (the multi-scale texture model only matches textures)" if model == "MultiScaleTextures" else ""
+        raise ValueError(
+            f"content term on layer(s) {other} of {model}{why}: a content term and its size factor need a "
+            "VGG layer such as 'relu4_2'. Leave out the content term (no content_targets / content_layers; "
+            "textures: nstlib.synthesize_texture), or use a VGG encoder (nstlib.get_encoder()) for content."
+        )
+
+
 def make_objective(
     encoder: Encoder,
     *,
@@ -294,6 +307,7 @@ def make_objective(
     device = encoder.device
     H, W = size
     cw, sw = dict(content_layers), dict(style_layers)
+    _check_content_layers(encoder, [*content_targets, *cw])
     encoder.check_size(H, W, list(dict.fromkeys([*content_targets, *style_targets])))  # names the deepest layer
     # Content targets in the layout the encoder computes in, converted once (not per evaluation).
     layout = torch.channels_last if encoder.channels_last else torch.contiguous_format

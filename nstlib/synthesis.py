@@ -10,8 +10,9 @@ transfer uses both. Targets (content features P^l and style Gram matrices A^l) a
 without gradients, by :func:`content_targets` and :func:`style_targets`.
 
 This module is the loop (:func:`run_loop`, :class:`SynthesisResult`) and :func:`synthesize`, which
-builds the objective (:mod:`nstlib.objective`: the weighted terms, the balance) and runs the loop;
-the objective's names are re-exported here.
+checks its arguments and picks the start (:mod:`nstlib.inputs`), builds the objective
+(:mod:`nstlib.objective`: the weighted terms, the balance) and runs the loop; the objective's names
+are re-exported here.
 
 Speed on CPUs (see ``benchmarks/``): the encoder runs the backward pass of its convolutions in
 bfloat16 where the hardware has native bf16 (the forward pass stays float32); Gram matrices and loss
@@ -31,6 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .inputs import check_synthesis, initial_image
 from .objective import (
     REFERENCE_SIZE,
     Encoder,
@@ -155,23 +157,6 @@ NONFINITE_HINT = (
 )
 
 
-def _check_weights(name: str, weights: Mapping[str, float]) -> dict[str, float]:
-    out = {}
-    for layer, w in weights.items():
-        w = float(w)
-        if not math.isfinite(w) or w < 0:
-            raise ValueError(f"{name}[{layer!r}] = {w}: layer weights must be finite and >= 0")
-        out[layer] = w
-    return out
-
-
-def _check_scalar(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} = {value}: must be a finite number >= 0")
-    return value
-
-
 #: Evaluations without a new best loss after which L-BFGS is restarted from the best image (see run_loop).
 RESTART_PATIENCE = 10
 
@@ -250,61 +235,30 @@ def synthesize(
         (``result.alpha``, ``result.beta`` and ``result.style_layer_weights`` say what was used).
         Ctrl-C (KeyboardInterrupt) or a NaN/inf loss stop early and still return the best image.
     """
-    content_targets = dict(content_targets or {})
-    style_targets = dict(style_targets or {})
-    content_weight = _check_scalar("content_weight", content_weight)
-    tv_weight = _check_scalar("tv_weight", tv_weight)
-    if strength is not None:
-        strength = _check_strength(strength)
-        if style_weight is not None:
-            raise ValueError(
-                "give either strength= (beta set from the gradients) or style_weight= (beta itself), not both"
-            )
-        if not content_targets or not style_targets or content_weight == 0:
-            raise ValueError(
-                "strength= balances content against style: it needs content and style targets and "
-                "content_weight > 0; for style or content alone give style_weight= instead"
-            )
-    style_weight = _check_scalar("style_weight", 1.0 if style_weight is None else style_weight)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps = {steps!r}: the number of loss evaluations must be an integer >= 1")
-    if optimizer not in ("lbfgs", "adam"):
-        raise ValueError(f"unknown optimizer {optimizer!r}: use 'lbfgs' (Gatys et al.) or 'adam'")
-    if line_search not in (None, "strong_wolfe"):
-        raise ValueError(f"line_search must be None or 'strong_wolfe', got {line_search!r}")
-    if balance_at not in ("noise", "start"):
-        raise ValueError(f"balance_at must be 'noise' or 'start', got {balance_at!r}")
-    cw = _check_weights("content_layers", content_layers or {k: 1.0 for k in content_targets})
-    sw = _check_weights("style_layers", style_layers or {k: 1.0 / len(style_targets) for k in style_targets})
-    for name, weights, targets in (("content", cw, content_targets), ("style", sw, style_targets)):
-        encoder.check_layers(list(targets))
-        missing = set(weights) - set(targets)
-        if missing:
-            raise ValueError(f"{name} layer weights given for {sorted(missing)} but no {name} target there")
-        for layer in targets:
-            weights.setdefault(layer, 0.0)
-    if not content_targets and not style_targets and tv_weight == 0:
-        raise ValueError("nothing to optimise: give content_targets, style_targets or a tv_weight > 0")
-
-    x = _initial_image(init, content_image, size, seed).to(encoder.device)
+    c = check_synthesis(
+        encoder, content_targets=content_targets, style_targets=style_targets, content_layers=content_layers,
+        style_layers=style_layers, content_weight=content_weight, style_weight=style_weight, strength=strength,
+        tv_weight=tv_weight, steps=steps, optimizer=optimizer, line_search=line_search, balance_at=balance_at,
+    )  # fmt: skip
+    x = initial_image(init, content_image, size, seed).to(encoder.device)  # (1, 3, H, W)
     objective = make_objective(
         encoder,
-        content_targets=content_targets,
-        style_targets=style_targets,
-        content_layers=cw,
-        style_layers=sw,
-        content_weight=content_weight,
-        style_weight=style_weight,
-        strength=strength,
+        content_targets=c.content_targets,
+        style_targets=c.style_targets,
+        content_layers=c.content_layers,
+        style_layers=c.style_layers,
+        content_weight=c.content_weight,
+        style_weight=c.style_weight,
+        strength=c.strength,
         layer_balance=layer_balance,
-        tv_weight=tv_weight,
+        tv_weight=c.tv_weight,
         size=(int(x.shape[-2]), int(x.shape[-1])),
         seed=seed,
         style_masks=style_masks,
+        start=x if balance_at == "start" else None,
         content_loss_fn=content_loss_fn,
         style_loss_fn=style_loss_fn,
         gram_fn=gram_fn,
-        start=x if balance_at == "start" else None,
     )
     if on_start is not None:
         on_start(dict(objective.weights))
@@ -323,7 +277,8 @@ def synthesize(
         line_search=line_search if optimizer == "lbfgs" else None,
         init=init if isinstance(init, str) else "tensor",
         pooling=getattr(encoder, "pooling", None),
-        balance_at=balance_at if strength is not None or layer_balance else None,
+        layer_balance=bool(layer_balance),
+        balance_at=balance_at if c.strength is not None or layer_balance else None,
     )
     return result
 
@@ -443,43 +398,6 @@ def run_loop(
             "normalized": getattr(encoder, "normalized", False),
         }
     return SynthesisResult(image, history, weights, best.step, stopped, message, info)
-
-
-def _check_strength(value: object) -> float:
-    try:
-        s = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"strength = {value!r}: give a number > 0 (1 = balanced, larger = more style)") from None
-    if not math.isfinite(s) or s <= 0:
-        raise ValueError(
-            f"strength = {s}: the style strength must be a finite number > 0 "
-            "(1 = content and style balanced, 10 = much more style, 0.1 = mostly content)"
-        )
-    return s
-
-
-#: amplitude of init="quiet": the white noise scaled by 0.1 around mid-grey
-QUIET = 0.1
-
-
-def _initial_image(init: str | Tensor, content_image: Tensor | None, size: tuple[int, int] | None, seed: int) -> Tensor:
-    if isinstance(init, Tensor):
-        from .io import check_image
-
-        return check_image(init, "init").detach().clone().float()
-    if init == "content":
-        if content_image is None:
-            raise ValueError("init='content' needs a content image; pass content_image= or use init='noise'")
-        return content_image.detach().clone().float()
-    if init in ("noise", "quiet"):
-        if size is None:
-            if content_image is None:
-                raise ValueError(f"init={init!r} needs the output size: pass size=(H, W) or a content image")
-            size = (content_image.shape[-2], content_image.shape[-1])
-        gen = torch.Generator().manual_seed(seed)
-        noise = torch.rand(1, 3, *size, generator=gen)  # (1, 3, H, W) in [0, 1)
-        return noise if init == "noise" else 0.5 + QUIET * (noise - 0.5)  # the same noise, turned down
-    raise ValueError(f"unknown init {init!r}: use 'content', 'noise', 'quiet' or a (1, 3, H, W) tensor in [0, 1]")
 
 
 def _progress_bar(total: int, enabled: bool):
