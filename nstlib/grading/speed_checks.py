@@ -26,6 +26,10 @@ from ._outputs import number, tensor
 from ._values import Rand
 
 F32, F64 = torch.float32, torch.float64
+_KEEPDIM = {
+    "must match the size of tensor": "keep the reduced dimensions: x.mean(dim=(2, 3), keepdim=True) is "
+    "(B, C, 1, 1), which broadcasts against the (B, C, H, W) map; without keepdim=True it is (B, C).",
+}
 
 # ----------------------------------------------------------------------------------------------
 # instance_norm(x, eps)
@@ -111,6 +115,7 @@ INSTANCE_NORM = Spec(
         ),
     ],
     output=_same_shape_output("x normalised per sample and channel"),
+    error_hints=_KEEPDIM,
     default_hint="for each sample and channel: mean and population variance over (H, W) (dims (2, 3), keepdim=True), "
     "then (x - mean) / sqrt(var + eps).",
     summary="{n} cases (batches of 1-4, non-square maps, eps 1e-5 to 0.5, float32/float64) match a loop over "
@@ -240,8 +245,8 @@ ADAIN = Spec(
     title="adaptive instance normalisation",
     signature="adain(x, y, eps)",
     inputs=[
-        (Rand((2, 3, 4, 5), 81, F64), Rand((2, 3, 6, 3), 82, F64, low=-1.0, high=5.0), 1e-5),  # the style is larger
         (Rand((3, 2, 3, 3), 83, F64), Rand((3, 2, 3, 3), 84, F64, low=2.0, high=3.0), 0.25),
+        (Rand((2, 3, 4, 5), 81, F64), Rand((2, 3, 6, 3), 82, F64, low=-1.0, high=5.0), 1e-5),  # the style is larger
         (Rand((2, 4, 2, 6), 85, F32), Rand((2, 4, 5, 5), 86, F32, low=0.0, high=10.0), 1e-5),
     ],
     reference=_adain_loops,
@@ -285,6 +290,7 @@ ADAIN = Spec(
         ),
     ],
     output=_same_shape_output("the content's shape"),
+    error_hints=_KEEPDIM,
     default_hint="per sample and channel: mu and sigma = sqrt(population var + eps) over dims (2, 3) for x and "
     "for y; then sigma(y) * (x - mu(x)) / sigma(x) + mu(y). The style map may have another H, W.",
     summary="{n} cases (style maps of other sizes, eps 1e-5 and 0.25, float32/float64) match a loop over samples "
