@@ -322,7 +322,10 @@ def test_master_solutions_pass_their_checks(path):
     checked = {e for e, o in grading.results().items()}
     assert checked == set(ids), f"{path.name} checks {sorted(checked)}, the exercise table says {ids}"
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert len(graded) == len(ids) and all(c.metadata.nbgrader["points"] == 1 for c in graded)
+    points = {e.id: e.points for e in grading.EXERCISES}
+    assert len(graded) == len(ids)
+    for c in graded:
+        assert c.metadata.nbgrader["points"] == points[c.metadata.nbgrader["grade_id"].removesuffix("-check")]
     grading.reset()
 
 

@@ -4,7 +4,8 @@
   Zisserman 2015; the recurrence r_l = r_{l-1} + (k_l - 1) prod_{i<l} s_i);
 - ``conv1_1_parameters`` (01): the learnable parameters of VGG-19's first convolution;
 - ``texture_model_size`` (04): the parameters of Gatys et al.'s (2015) texture model, N(N+1)/2 per layer;
-- ``match_reconstructions`` (02): which layer made which content reconstruction (Gatys et al. 2016, Fig. 1).
+- ``match_reconstructions`` (02): which layer made which content reconstruction (Gatys et al. 2016, Fig. 1);
+  layers far enough apart in depth to be told apart by eye, with trained or random weights.
 
 The references are independent of the formulas the students use: a backward interval walk, the
 parameter count of a ``torch.nn.Conv2d``, ``torch.triu_indices``, receptive fields from a walk over
@@ -163,6 +164,7 @@ RECEPTIVE_FIELD_SIZES = Spec(
     r_l = r_{l-1} + (k_l - 1) * prod_{i<l} s_i, one size per layer (no r_0 in the list). The
     reference walks one unit's input interval back to the image.
     """,
+    points=2,
 )
 check_receptive_field_sizes = checker(RECEPTIVE_FIELD_SIZES)
 
@@ -287,7 +289,7 @@ check_texture_model_size = checker(TEXTURE_MODEL_SIZE)
 # 02 match_reconstructions(): which layer made which content reconstruction
 
 #: the hidden answer: label -> layer of the content reconstructions made by :func:`reconstruction_puzzle`
-PUZZLE_LAYERS: dict[str, str] = {"A": "conv3_2", "B": "conv1_2", "C": "conv5_2", "D": "conv2_2"}
+PUZZLE_LAYERS: dict[str, str] = {"A": "conv3_2", "B": "conv1_2", "C": "conv5_2", "D": "conv4_2"}
 
 
 def _vgg19_receptive_field(layer: str) -> int:
@@ -331,17 +333,26 @@ _RF = {layer: _vgg19_receptive_field(layer) for layer in _DEPTH}
 _TRUTH = np.array([_DEPTH.index(PUZZLE_LAYERS[label]) for label in _LABELS], dtype=np.float64)  # depth rank per label
 
 
+#: the principle behind telling apart the pictures of depth ranks a and a + 1 (never the labels)
+_SWAP_HINTS = (
+    "two pictures are swapped. Look at the finest detail: which picture reproduces one-pixel edges and flat "
+    "colours, and which shows grain on top of the right layout? A unit that sees a few pixels pins them "
+    "down; one that sees tens of pixels only summarises them.",
+    "two pictures are swapped. Compare how much of the layout survives: after one more pooling a unit "
+    "summarises four times the area, and an image can match its features with blobs of the right colour in "
+    "the right places but the wrong pixels.",
+    "two pictures are swapped. Of the two least detailed pictures, which still shows where the large regions "
+    "of the photo are? The deepest layer's units see most of the image, and many images share their "
+    "summaries: its reconstruction stays furthest from the photo.",
+)
+
+
 def _swapped(a: int) -> tuple[str, Callable[[], np.ndarray]]:
-    """The answer with the pictures of depth ranks a and a + 1 exchanged, and its hint."""
+    """The answer with the pictures of depth ranks a and a + 1 exchanged, and its hint (the principle only)."""
     i, j = sorted((int(np.where(_TRUTH == a)[0][0]), int(np.where(_TRUTH == a + 1)[0][0])))
     answer = _TRUTH.copy()
     answer[i], answer[j] = answer[j], answer[i]
-    return (
-        f"close: {_LABELS[i]} and {_LABELS[j]} are swapped. The deeper of {_DEPTH[a]} ({_RF[_DEPTH[a]]} px "
-        f"receptive field) and {_DEPTH[a + 1]} ({_RF[_DEPTH[a + 1]]} px) loses more fine detail: more of its "
-        "units' input is pooled away.",
-        _const(answer),
-    )
+    return _SWAP_HINTS[a], _const(answer)
 
 
 def _puzzle_output(out: Any, case: Case, where: str) -> np.ndarray:
@@ -382,11 +393,9 @@ MATCH_RECONSTRUCTIONS = Spec(
     reference=lambda: _TRUTH,
     wrong=[
         (
-            "the order is reversed: the SHALLOWEST layer keeps the most pixel detail (its units see only a few "
-            "pixels), "
-            "the deepest keeps only the layout. Receptive fields: "
-            + ", ".join(f"{layer}: {_RF[layer]} px" for layer in _DEPTH)
-            + ".",
+            "the order is reversed: the shallowest layer's units see only a few pixels each, so its features pin "
+            "down every pixel; the deepest layer's units each summarise a large part of the image, and many "
+            "images share those summaries.",
             _const((len(_DEPTH) - 1) - _TRUTH),
         ),
         *(_swapped(a) for a in range(len(_DEPTH) - 1)),
@@ -394,8 +403,8 @@ MATCH_RECONSTRUCTIONS = Spec(
     describe=lambda: f"the pictures A-D of nstlib.grading.reconstruction_puzzle(); layers {sorted(_DEPTH)}",
     rtol=0.0,
     output=_puzzle_output,
-    default_hint="order the pictures by how much fine detail survives: the shallowest layer (smallest receptive "
-    "field) keeps nearly every pixel, the deepest keeps the layout and loses texture and colour detail.",
+    default_hint="order the pictures by how much fine detail survives, then match that order with the layers' "
+    "receptive fields (notebook 01): the smaller a unit's field, the more of the pixels its layer pins down.",
     summary="all four pictures matched with their layers.",
     noun="matching",
     value_ok=True,

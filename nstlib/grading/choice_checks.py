@@ -182,8 +182,9 @@ EXPLAIN_GREY_TEXTURE = choice_spec(
     correct="AE",
     hints={
         "A": "split each first-layer filter into a brightness part (the same weight on R, G and B) and a "
-        "colour-difference part. On a grey image the colour parts see 0; colour in the generated image would "
-        "move the first layer's Gram entries away from the source's.",
+        "colour-difference part. On a grey image the colour part sees only what the brightness (through VGG's "
+        "fixed per-channel normalisation) puts there; colour in the generated image would move the first "
+        "layer's Gram entries away from the source's.",
         "B": "VGG reads three channels, normalises each with its own mean and std, and its first filters weigh R, "
         "G and B differently: a colour image does give other features than its grey version.",
         "C": "colour is seen directly by the first layer, whose filters read the pixels; the deep layers see "

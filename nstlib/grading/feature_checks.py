@@ -296,5 +296,6 @@ EXTRACT_FEATURES = Spec(
     normalises with ImageNet's mean/std, returns the requested maps (a conv's map *before* its ReLU)
     in a new dict, keeps them differentiable, and leaves no hook attached.
     """,
+    points=4,
 )
 check_extract_features = checker(EXTRACT_FEATURES)

@@ -167,9 +167,9 @@ def _grad_shape_hint(fshape: tuple[int, ...], shape: tuple[int, ...]) -> str:
     if shape == (B, N, H * W):
         return "reshape the (B, N, M) result back to F's shape (B, N, H, W): .reshape(F.shape)."
     if shape == (B, H * W, N):
-        return "you computed F^T (G - A), (M x N): the gradient is (G - A) F, (N x M), reshaped to (B, N, H, W)."
+        return "that is an (M x N) layout per image: the gradient has F's (N x M) layout. Order the product."
     if shape == (B, N, N):
-        return "that is a Gram-shaped (N x N) matrix: multiply (G - A) by F (N x M) and reshape to (B, N, H, W)."
+        return "that is a Gram-shaped (N x N) matrix: the gradient has one entry per entry of F (N x M per image)."
     return "the gradient has the shape of F: (B, N, H, W)."
 
 
@@ -186,29 +186,42 @@ GRAD_STYLE_LAYER = Spec(
     reference=_autograd_style_gradient,
     wrong=[
         (
-            "two factors of 2 are missing: one from the square, one because F appears twice in G = F F^T; "
-            "1/(4 N^2 M^2) * 2 * 2 = 1/(N^2 M^2).",
+            "two factors of 2 are missing: count them in the chain rule. The square gives one; F appears twice "
+            "in G = F F^T (dG = dF F^T + F dF^T, and G - A is symmetric), which gives another.",
             lambda F, A: _right(F, A) / 4,
         ),
         (
             "one factor of 2 is missing: the square gives a 2 AND F appears twice in G = F F^T "
-            "(dG = dF F^T + F dF^T, another 2): 1/(4 N^2 M^2) * 2 * 2 = 1/(N^2 M^2).",
+            "(dG = dF F^T + F dF^T, and G - A is symmetric): count both.",
             lambda F, A: _right(F, A) / 2,
         ),
-        ("one factor of 2 too many: 1/(4 N^2 M^2) * 2 * 2 = 1/(N^2 M^2).", lambda F, A: 2 * _right(F, A)),
-        ("the normalisation 1/(N^2 M^2) is missing: E_l carries 1/(4 N^2 M^2).", lambda F, A: _right(F, A) / _k(F)),
         (
-            "the gradient involves the difference G - A, not A alone: dE/dF = 1/(N^2 M^2) (G - A) F.",
+            "one factor of 2 too many: the chain rule gives exactly two (the square, and F twice in G = F F^T); "
+            "the 1/4 of E_l takes care of them.",
+            lambda F, A: 2 * _right(F, A),
+        ),
+        (
+            "the normalisation is missing: E_l's constant 1/(4 N^2 M^2) multiplies its gradient too.",
+            lambda F, A: _right(F, A) / _k(F),
+        ),
+        (
+            "not A alone: when the generated image already has the style's Gram matrix (G = A) the loss is at "
+            "its minimum, so the gradient must vanish there. Which factor of yours is 0 at G = A?",
             lambda F, A: _k(F) * _times_X(A, F),
         ),
         (
-            "the gradient involves the difference G - A, not G alone: dE/dF = 1/(N^2 M^2) (G - A) F.",
+            "not G alone: when the generated image already has the style's Gram matrix (G = A) the loss is at "
+            "its minimum, so the gradient must vanish there. Which factor of yours is 0 at G = A?",
             lambda F, A: _k(F) * _times_X(_gram_np(F), F),
         ),
-        ("that is -dE/dF (uphill is +): use (G - A), not (A - G).", lambda F, A: -_right(F, A)),
         (
-            "you computed F^T (G - A), an (M x N) matrix, and reshaped it: the gradient has F's layout, "
-            "(G - A) F is (N x M), then reshape to (B, N, H, W).",
+            "that is -dE/dF: the gradient points uphill. Check the sign on a 1 x 1 map with G > A: making F larger "
+            "makes E larger, so dE/dF must be positive there.",
+            lambda F, A: -_right(F, A),
+        ),
+        (
+            "you computed F^T (G - A), an (M x N) matrix, and reshaped it: the gradient has F's layout "
+            "(N x M per image). Order the matrix product so that its shape is F's.",
             lambda F, A: (_k(F) * np.swapaxes(_positions(F), 1, 2) @ (_gram_np(F) - A)).reshape(F.shape),
         ),
         (
@@ -225,8 +238,9 @@ GRAD_STYLE_LAYER = Spec(
         returns="return dE/dF as a tensor of F's shape (B, N, H, W).",
         shape_hint=lambda shape: _grad_shape_hint(tuple(case.args[0].shape), shape),
     ),
-    default_hint="with F as the (N x M) matrix X: dE/dX = 1/(N^2 M^2) (G - A) X (A symmetric), per image; "
-    "reshape to (B, N, H, W). Work it out on a 1 x 2 map by hand first.",
+    default_hint="with F as the (N x M) matrix X per image: write E_l as a function of G and G = X X^T, then "
+    "use the chain rule (A is a constant). Work it out on a 1 x 2 map by hand, or compare with autograd in "
+    "another cell; reshape the result to (B, N, H, W).",
     summary="{n} cases (batches of 1-3, float32/float64) match autograd's dE_l/dF; computed without autograd.",
     error_hints={
         "does not require grad": "derive dE/dF by hand: the check runs your function without autograd (inside "
@@ -243,6 +257,7 @@ GRAD_STYLE_LAYER = Spec(
     :func:`nstlib.style_layer_loss` (summed over the batch). Returns (B, N, H, W). The student's
     function runs inside ``torch.inference_mode()``, so it cannot call autograd.
     """,
+    points=3,
 )
 check_grad_style_layer = checker(GRAD_STYLE_LAYER)
 

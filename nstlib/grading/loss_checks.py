@@ -287,6 +287,7 @@ STYLE_LOSS = Spec(
     features: {layer: F (B, N_l, H_l, W_l)} (may hold layers without a target, e.g. the content
     layer); targets: {layer: A (B, N_l, N_l)} unnormalised Gram matrices; weights: {layer: w_l}.
     """,
+    points=2,
 )
 check_style_loss = checker(STYLE_LOSS)
 

@@ -188,6 +188,7 @@ INPUT_GRADIENT_STEP = Spec(
     detached tensor of the same shape and dtype; neither the image nor the network inside
     ``loss_fn`` may change. The reference gradient is computed analytically.
     """,
+    points=2,
 )
 check_input_gradient_step = checker(INPUT_GRADIENT_STEP)
 
@@ -322,7 +323,7 @@ def _lbfgs_output(out: Any, case: Case, where: str) -> np.ndarray:
             f"x0 was changed ({where})",
             inputs=inputs,
             hint="optimise a copy: x = x0.detach().clone().requires_grad_(True). x0 is the caller's image "
-            "(in notebook 04: the white-noise start), and the optimiser updates its parameter in place.",
+            "(in notebook 02: the white-noise start), and the optimiser updates its parameter in place.",
         )
     if n != steps:
         raise _Failure(
@@ -394,7 +395,7 @@ def _lbfgs_output(out: Any, case: Case, where: str) -> np.ndarray:
 
 RUN_LBFGS = Spec(
     id="run_lbfgs",
-    notebook="04_texture_synthesis",
+    notebook="02_content_reconstruction",
     title="the L-BFGS closure and loop: clamp, count, keep the best",
     signature="run_lbfgs(objective, x0, steps)",
     cases=_lbfgs_cases,
@@ -412,5 +413,6 @@ RUN_LBFGS = Spec(
     detached copy of the evaluated image with the lowest loss. The check's objective records every
     image it sees, so it needs no reference run of L-BFGS.
     """,
+    points=4,
 )
 check_run_lbfgs = checker(RUN_LBFGS)
