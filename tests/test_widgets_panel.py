@@ -105,8 +105,9 @@ def test_transfer_settings_follow_the_widgets(encoder):
         layer_balance=False,
         tv_weight=0.0,
     )
-    assert p.strength_slider is None
+    assert p.beta_dropdown.value == "ratio" and p.strength_slider.disabled and not p.ratio_slider.disabled
     assert p.ratio_slider.value == pytest.approx(1e-3) and p.beta == pytest.approx(1e3)  # Gatys' alpha/beta
+    assert p.tv_weight == 0.0 and p.pooling_dropdown.value == encoder.pooling == "max"
     p.layer_sliders["relu3_1"].value = 0.0
     p.layer_sliders["relu1_1"].value = 0.5
     p.ratio_slider.value = 1e-2
@@ -114,13 +115,16 @@ def test_transfer_settings_follow_the_widgets(encoder):
     p.init_dropdown.value = "noise"
     p.optimizer_dropdown.value = "adam"
     p.steps_slider.value = 10
+    p.tv_slider.value = 3.0
     s = p.settings()
     assert s["style_layers"] == pytest.approx(
         {"relu1_1": 0.5, "relu2_1": 0.2, "relu3_1": 0.0, "relu4_1": 0.2, "relu5_1": 0.2}
     )
     assert s["content_layers"] == {"relu2_2": 1.0} and list(s["content_targets"]) == ["relu2_2"]
     assert (s["content_weight"], s["style_weight"]) == (1.0, pytest.approx(100.0))
-    assert (s["init"], s["optimizer"], s["steps"]) == ("noise", "adam", 10)
+    assert (s["init"], s["optimizer"], s["steps"], s["tv_weight"]) == ("noise", "adam", 10, 3.0)
+    assert s["balance_at"] == "start"  # as nstlib.transfer (the defaults table), not white noise
+    p.tv_slider.value = 0.0
 
     result = p.run(raise_errors=True)
     assert len(result.history) == 10
@@ -140,10 +144,11 @@ def test_transfer_settings_follow_the_widgets(encoder):
 def test_strength_mode_sets_beta(transfer_panel):
     """The default panel: the strength slider is the knob; beta comes from it, proportionally."""
     p = transfer_panel
-    assert p.ratio_slider is None and p.beta is None
+    assert p.beta_dropdown.value == "strength" and p.ratio_slider.disabled and p.beta is None
     from nstlib.defaults import DEFAULTS
 
     assert p.strength_slider.value == pytest.approx(DEFAULTS.strength)
+    assert p.tv_weight == DEFAULTS.tv_weight and p.settings()["balance_at"] == DEFAULTS.balance_at
     p.strength_slider.value = 3.0
     s = p.settings()
     assert (
@@ -151,10 +156,35 @@ def test_strength_mode_sets_beta(transfer_panel):
     )
     result = p.run(raise_errors=True)  # the live weights: test_live_term_weights_follow_the_strength
     assert p.beta == result.beta > 0 and result.info["strength"] == pytest.approx(3.0)
+    assert p.ratio_slider.value == pytest.approx(1.0 / result.beta)  # the alpha/beta the strength found, shown
+    p.beta_dropdown.value = "ratio"  # switching to alpha/beta keeps that ratio: the same beta, explicitly
+    assert not p.ratio_slider.disabled and p.strength_slider.disabled
+    assert p.settings()["style_weight"] == pytest.approx(result.beta)
+    p.beta_dropdown.value = "strength"
     stronger = TransferPanel(
         p.content_image, p.style_image, encoder=p.encoder, size=32, steps=2, strength=30.0, min_interval=60.0
     ).run(raise_errors=True)
     assert stronger.beta == pytest.approx(10 * result.beta, rel=1e-4)  # beta is proportional to the strength
+
+
+def test_pooling_switches_to_the_same_weights_with_the_other_pooling(transfer_panel):
+    """pooling 'avg': the encoder, the targets and the run use a VGG-19 with the same random filters and
+    average pooling, normalised for it (compared with one built here, Gram matrices in float64)."""
+    p = transfer_panel
+    p.pooling_dropdown.value = "avg"
+    avg = nstlib.VGG19Features(weights="random", pooling="avg", precision="fp32", device="cpu")
+    s = p.settings()
+    feats = avg(p.style_image, STYLE5)
+    for name in STYLE5:
+        f = feats[name][0].flatten(1).double()  # (N, M_style)
+        out_m = nstlib.vgg.layer_shape(name, *p.out_hw)
+        expected = f @ f.T * (out_m[0] * out_m[1]) / f.shape[1]
+        torch.testing.assert_close(s["style_targets"][name][0].double(), expected, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(s["content_targets"]["relu4_2"], avg(p.content_image, ["relu4_2"])["relu4_2"])
+    result = p.run(raise_errors=True)
+    assert result.info["pooling"] == "avg" and p.pooling_encoder.pooling == "avg"
+    p.pooling_dropdown.value = "max"
+    assert p.pooling_encoder is p.encoder
 
 
 def test_content_target_matches_the_encoder_and_is_cached(transfer_panel, encoder):
@@ -253,6 +283,8 @@ def test_bad_arguments(encoder):
         TransferPanel(img, img, encoder=encoder, size=32, content_layer="conv9_9")
     with pytest.raises(ValueError, match="ratio"):
         TransferPanel(img, img, encoder=encoder, size=32, ratio=0.0)
+    with pytest.raises(ValueError, match="tv_weight = -1.0"):
+        TransferPanel(img, img, encoder=encoder, size=32, tv_weight=-1.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         TexturePanel(img, encoder=encoder, size=32, layers={"pool1": 2.0})
     with pytest.raises(ValueError, match="unknown VGG-19 layer"):
@@ -328,12 +360,18 @@ def _expected_term_weights(
 
     alpha = 1; the content term carries the size factor M_l(512 x 512) / M_l(H x W); with layer balance
     w_l = (c_l / ||grad E_l||) / sum_k (c_k / ||grad E_k||) (He et al.), else the slider values c_l;
-    beta = strength * ||grad alpha s L_content|| / ||grad sum_l w_l E_l||, all gradients at the seeded
-    white noise the library uses as reference (seed + 1). Own losses and Gram matrices in float64.
+    beta = strength * ||grad alpha s L_content|| / ||grad sum_l w_l E_l||. Where (balance_at="start", the
+    defaults table's, as nstlib.transfer): the style gradients at the image the run starts from (the
+    content image, or the white noise of seed ``seed``), the content gradient at the seeded white noise
+    the library uses as reference (seed + 1; at the photo it is 0). Own losses and Gram matrices in float64.
     """
     layer = p.content_dropdown.value
     H, W = p.content_image.shape[-2:]
     ref = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(p.seed + 1))
+    if p.init_dropdown.value == "content":
+        start = p.content_image.clone()
+    else:
+        start = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(p.seed))
 
     def gram(f):  # (1, N, H_l, W_l) -> (N, N)
         m = f[0].flatten(1).double()  # (N, M)
@@ -342,32 +380,36 @@ def _expected_term_weights(
     layers = list(sliders)
     style = encoder(p.style_image, layers)
     target_c = encoder(p.content_image, [layer])[layer].double()
-    x = ref.clone().requires_grad_(True)
-    feats = encoder(x, [layer, *layers])
-    grad_norm = lambda loss: float(torch.autograd.grad(loss, x, retain_graph=True)[0].norm())  # noqa: E731
+    x = ref.clone().requires_grad_(True)  # the content pull: at white noise
+    feats = encoder(x, [layer])
+    xs = start.clone().requires_grad_(True)  # the style pulls: where the run starts
+    feats_s = encoder(xs, layers)
+
+    def grad_norm(loss, at):
+        return float(torch.autograd.grad(loss, at, retain_graph=True)[0].norm())
 
     h, w = feats[layer].shape[-2:]
     pools = sum(1 for k in range(1, 6) if f"pool{k}" in nstlib.LAYER_NAMES[: nstlib.LAYER_NAMES.index(layer)])
     factor = (512 // 2**pools) ** 2 / (h * w)
-    g_c = grad_norm(factor * 0.5 * (feats[layer].double() - target_c).pow(2).sum())
+    g_c = grad_norm(factor * 0.5 * (feats[layer].double() - target_c).pow(2).sum(), x)
     E = {}
     for name in layers:
-        f = feats[name]
+        f = feats_s[name]
         N, M = f.shape[1], f.shape[2] * f.shape[3]
         A = gram(style[name]) * M / (style[name].shape[2] * style[name].shape[3])  # A^l at the output's size
         E[name] = (gram(f) - A).pow(2).sum() / (4.0 * N**2 * M**2)
     active = [k for k in layers if sliders[k] > 0]
     if layer_balance:
-        inv = {k: sliders[k] / grad_norm(E[k]) for k in active}
+        inv = {k: sliders[k] / grad_norm(E[k], xs) for k in active}
         wl = {k: inv.get(k, 0.0) / sum(inv.values()) for k in layers}
     else:
         wl = dict(sliders)
-    beta = strength * g_c / grad_norm(sum(wl[k] * E[k] for k in active))
+    beta = strength * g_c / grad_norm(sum(wl[k] * E[k] for k in active), xs)
     return {f"content/{layer}": factor, **{f"style/{k}": beta * wl[k] for k in layers}}, beta
 
 
-@pytest.mark.parametrize("layer_balance", [False, True])
-def test_live_term_weights_follow_the_strength(encoder, monkeypatch, layer_balance):
+@pytest.mark.parametrize(("layer_balance", "init"), [(False, "noise"), (True, "noise"), (True, "content")])
+def test_live_term_weights_follow_the_strength(encoder, monkeypatch, layer_balance, init):
     """The weights the live (weighted) plot shows during a run, and those the run uses, are
     alpha = 1 times the size factor and beta * w_l with beta from the strength, as nstlib.synthesis.balance gives."""
     from nstlib.synthesis import Objective, balance, balance_layers
@@ -382,7 +424,7 @@ def test_live_term_weights_follow_the_strength(encoder, monkeypatch, layer_balan
         strength=1.0,
         layer_balance=layer_balance,
         tv_weight=0.0,
-        init="noise",
+        init=init,
         content_layer="relu2_2",
         style_layers=["relu1_1", "relu2_1", "relu3_1"],
         min_interval=0.0,
@@ -423,7 +465,10 @@ def test_live_term_weights_follow_the_strength(encoder, monkeypatch, layer_balan
         dict(settings["style_targets"]),
         {"content/relu2_2": factor, **{f"style/{k}": v for k, v in sliders.items()}},
     )
+    x_start = (
+        p.content_image if init == "content" else torch.rand(x_ref.shape, generator=torch.Generator().manual_seed(0))
+    )
     if layer_balance:
-        balance_layers(objective, x_ref)
-    assert balance(objective, x_ref, 4.0) == pytest.approx(beta, rel=1e-3)
+        balance_layers(objective, x_start)
+    assert balance(objective, x_ref, 4.0, x_style=x_start) == pytest.approx(beta, rel=1e-3)
     assert objective.weights == pytest.approx(expected, rel=1e-3)
