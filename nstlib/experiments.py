@@ -283,9 +283,10 @@ def reconstruct_style(
     """Reconstruct an image's style: match Gram matrices only (content weight 0; Gatys et al. 2016, Fig. 1 bottom).
 
     "auto" settings as in :func:`reconstruct_content` (:data:`AUTO`), with the line search for
-    both networks. ``layer_balance`` (None: on for random weights only) sets w_l so that every
-    layer pulls on the image equally hard (He, Wang & Hopcroft 2016); with a random network's own
-    w_l the deep layers' gradients drown relu1_1's colours.
+    both networks. ``layer_balance`` (None: :data:`AUTO`, on for both networks) sets w_l so that
+    every layer pulls on the image equally hard (He, Wang & Hopcroft 2016): with Gatys' equal w_l
+    the deep layers' gradients drown relu1_1's colours on a random network, and on the trained
+    VGG-16 the shallow layer sets stay grey with speckles (``docs/trained.md``).
     """
     enc, img, common = _reconstruction(
         "style", image, size, weights, pooling, encoder, init, line_search,
@@ -335,7 +336,10 @@ def synthesize_texture(
     :func:`get_encoder` (average pooling; with random weights the leaky random filters of the
     reconstructions). ``init`` and ``line_search`` ("auto": :data:`AUTO`): with trained weights
     the quiet start and a line search (from full white noise a trained VGG leaves pixel noise
-    in the texture), with random ones white noise and the fixed step.
+    in the texture), with random ones white noise and the fixed step. The layers' weights w_l
+    are balanced (each layer pulls equally hard at the start) for a trained VGG and for the
+    multi-scale model; Gatys' equal w_l on the trained VGG-16 left the colours 31-39 grey levels
+    off on two paintings, the balance 4-11 (``docs/trained.md``).
     """
     if model not in ("auto", "vgg", "multiscale"):
         raise ValueError(f"model must be 'auto', 'vgg' or 'multiscale', got {model!r}")
@@ -375,8 +379,10 @@ def synthesize_texture(
         style_layers=sl,
         content_weight=0.0,
         style_weight=1.0,
-        layer_balance=isinstance(enc, MultiScaleTextures),
-        **auto_settings("texture", enc, init=init, line_search=line_search),
+        **auto_settings(
+            "texture", enc, init=init, line_search=line_search,
+            layer_balance=True if isinstance(enc, MultiScaleTextures) else None,
+        ),  # fmt: skip
         size=out_hw,
         optimizer=optimizer,
         steps=steps,

@@ -46,12 +46,12 @@ AUTO: dict[str, dict[str, dict[str, Any]]] = {
         "random": dict(init="quiet", line_search=None),
     },
     "style": {
-        "trained": dict(init="quiet", line_search="strong_wolfe", layer_balance=False),
+        "trained": dict(init="quiet", line_search="strong_wolfe", layer_balance=True),
         "random": dict(init="quiet", line_search="strong_wolfe", layer_balance=True),
     },
     "texture": {
-        "trained": dict(init="quiet", line_search="strong_wolfe", texture_model="vgg"),
-        "random": dict(init="noise", line_search=None, texture_model="multiscale"),
+        "trained": dict(init="quiet", line_search="strong_wolfe", layer_balance=True, texture_model="vgg"),
+        "random": dict(init="noise", line_search=None, layer_balance=False, texture_model="multiscale"),
     },
 }
 

@@ -62,10 +62,10 @@ def test_trained_reconstructions_start_quiet_and_search_the_line(tv_state_path):
     c = nstlib.reconstruct_content("chelsea", "relu2_2", size=32, steps=2, encoder=enc, progress=False)
     assert (c.info["init"], c.info["line_search"], c.info["pooling"]) == ("quiet", "strong_wolfe", "avg")
     s = nstlib.reconstruct_style("brick", ["relu1_1"], size=32, steps=2, encoder=enc, progress=False)
-    assert (s.info["init"], s.info["line_search"]) == ("quiet", "strong_wolfe")
-    assert s.style_layer_weights == {"relu1_1": 1.0}  # the given w_l: no layer balance for trained weights
+    assert (s.info["init"], s.info["line_search"], s.info["layer_balance"]) == ("quiet", "strong_wolfe", True)
     t = nstlib.synthesize_texture("brick", size=32, steps=2, encoder=enc, progress=False)
     assert (t.info["init"], t.info["line_search"], t.info["texture_model"]) == ("quiet", "strong_wolfe", "vgg")
+    assert t.info["layer_balance"]  # Gatys' equal w_l left the colours 31-39 grey levels off (docs/trained.md)
     assert set(t.style_layer_weights) == set(TEXTURE_LAYERS)
     # the paper's white noise and fixed step are still one argument away
     n = nstlib.reconstruct_content("chelsea", "relu2_2", size=32, steps=2, encoder=enc, init="noise",
@@ -78,7 +78,7 @@ def test_random_weights_keep_their_measured_settings():
     c = nstlib.reconstruct_content("chelsea", "relu2_2", size=32, steps=2, encoder=enc, progress=False)
     assert (c.info["init"], c.info["line_search"]) == ("quiet", None)
     t = nstlib.synthesize_texture("brick", size=32, steps=2, model="vgg", encoder=enc, progress=False)
-    assert (t.info["init"], t.info["line_search"]) == ("noise", None)
+    assert (t.info["init"], t.info["line_search"], t.info["layer_balance"]) == ("noise", None, False)
 
 
 def test_texture_layers_are_rectified_like_gatys_code():
