@@ -186,11 +186,14 @@ def render(
 
 
 def compose(images: dict[str, Tensor], path: Path, title: str, ncols: int) -> Path:
-    """One figure: the pictures in a grid under ``title`` (small enough to fit above two columns)."""
+    """One figure: the pictures in a grid under ``title``, wrapped to the figure's width."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     fig = show_images(images, ncols=ncols, size=2.2)
-    fig.suptitle(title, fontsize=8)
+    width = max(30, int(ncols * 2.2 * 72 / 5))  # characters of fontsize 8 that fit across the figure
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in title.splitlines()), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=72)
     plt.close(fig)
