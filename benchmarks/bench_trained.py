@@ -101,7 +101,7 @@ def style_part(weights: str, recipe: str, px: int, steps: int, save: Path | None
         src = nstlib.load_image(source, size=px)
         row: list[object] = [source]
         for layers in STYLE_SETS:
-            kw = BEFORE if recipe == "before" else {}
+            kw = dict(BEFORE, layer_balance=False) if recipe == "before" else {}
             res = nstlib.reconstruct_style(
                 src, list(layers), size=None, steps=steps, weights=weights, progress=False, **kw
             )
@@ -123,8 +123,9 @@ def texture_part(weights: str, recipe: str, px: int, steps: int, save: Path | No
             enc = nstlib.get_encoder(weights, "max")
             layers = ("conv1_1", "pool1", "pool2", "pool3", "pool4")
             res = nstlib.synthesize_texture(
-                src, list(layers), size=px, steps=steps, encoder=enc, init="noise", line_search=None, progress=False
-            )
+                src, list(layers), size=px, steps=steps, encoder=enc, init="noise", line_search=None,
+                layer_balance=False, progress=False,
+            )  # fmt: skip
         else:
             res = nstlib.synthesize_texture(src, size=px, steps=steps, weights=weights, model="vgg", progress=False)
         f = texture_figures(res.image, src)

@@ -318,6 +318,7 @@ def synthesize_texture(
     model: str = "auto",
     init: str = "auto",
     line_search: str | None = "auto",
+    layer_balance: bool | None = None,
     seed: int = 0,
     progress: bool = True,
     callback=None,
@@ -336,10 +337,11 @@ def synthesize_texture(
     :func:`get_encoder` (average pooling; with random weights the leaky random filters of the
     reconstructions). ``init`` and ``line_search`` ("auto": :data:`AUTO`): with trained weights
     the quiet start and a line search (from full white noise a trained VGG leaves pixel noise
-    in the texture), with random ones white noise and the fixed step. The layers' weights w_l
-    are balanced (each layer pulls equally hard at the start) for a trained VGG and for the
-    multi-scale model; Gatys' equal w_l on the trained VGG-16 left the colours 31-39 grey levels
-    off on two paintings, the balance 4-11 (``docs/trained.md``).
+    in the texture), with random ones white noise and the fixed step. ``layer_balance`` (None:
+    :data:`AUTO`) balances the layers' weights w_l (each layer pulls equally hard at the start):
+    on for a trained VGG and for the multi-scale model, off for a random VGG; Gatys' equal w_l on
+    the trained VGG-16 left the colours 31-39 grey levels off on two paintings, the balance 4-11
+    (``docs/trained.md``).
     """
     if model not in ("auto", "vgg", "multiscale"):
         raise ValueError(f"model must be 'auto', 'vgg' or 'multiscale', got {model!r}")
@@ -373,16 +375,14 @@ def synthesize_texture(
         else:
             layers = TEXTURE_LAYERS
     sl = layer_weights(layers, {})
+    balance = True if isinstance(enc, MultiScaleTextures) and layer_balance is None else layer_balance
     result = synthesize(
         enc,
         style_targets=style_targets(enc, src, list(sl), output_size=out_hw),
         style_layers=sl,
         content_weight=0.0,
         style_weight=1.0,
-        **auto_settings(
-            "texture", enc, init=init, line_search=line_search,
-            layer_balance=True if isinstance(enc, MultiScaleTextures) else None,
-        ),  # fmt: skip
+        **auto_settings("texture", enc, init=init, line_search=line_search, layer_balance=balance),
         size=out_hw,
         optimizer=optimizer,
         steps=steps,

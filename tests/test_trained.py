@@ -66,6 +66,8 @@ def test_trained_reconstructions_start_quiet_and_search_the_line(tv_state_path):
     t = nstlib.synthesize_texture("brick", size=32, steps=2, encoder=enc, progress=False)
     assert (t.info["init"], t.info["line_search"], t.info["texture_model"]) == ("quiet", "strong_wolfe", "vgg")
     assert t.info["layer_balance"]  # Gatys' equal w_l left the colours 31-39 grey levels off (docs/trained.md)
+    equal = nstlib.synthesize_texture("brick", size=32, steps=2, encoder=enc, layer_balance=False, progress=False)
+    assert not equal.info["layer_balance"] and len(set(equal.style_layer_weights.values())) == 1
     assert set(t.style_layer_weights) == set(TEXTURE_LAYERS)
     # the paper's white noise and fixed step are still one argument away
     n = nstlib.reconstruct_content("chelsea", "relu2_2", size=32, steps=2, encoder=enc, init="noise",
