@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .control import rgb_to_yiq, yiq_to_rgb
+from .data.download import verified
 from .experiments import get_encoder
 from .io import load_image
 
@@ -56,6 +57,7 @@ __all__ = [
     "pan_frames",
     "save_model",
     "load_model",
+    "shipped_model",
     "TRAIN_PHOTOS",
     "HELD_OUT",
     "CONTENT_LAYERS",
@@ -452,3 +454,33 @@ def load_model(path: str | Path) -> TransformerNet:
     model.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
     model.info = dict(blob.get("info", {}))  # type: ignore[assignment]
     return model.eval()
+
+
+#: the shipped models' registry (inside the package) and where their files live (the repository's data/)
+MODELS_REGISTRY = Path(__file__).resolve().parent / "registry" / "models.json"
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def shipped_model(name: str = "fast_brush_strokes") -> TransformerNet:
+    """The model ``name`` of ``nstlib/registry/models.json``, checked against its sha256.
+
+    Its file sits in the repository's ``data/models/`` (a git checkout; ``pip install`` without ``-e``
+    does not copy it). ``model.info`` holds the training command, seed, steps and time.
+    """
+    import json
+
+    entries = {e["name"]: e for e in json.loads(MODELS_REGISTRY.read_text())["models"]}
+    if name not in entries:
+        raise ValueError(f"no shipped model {name!r}; shipped: {', '.join(sorted(entries))}")
+    entry = entries[name]
+    path = _REPO / entry["file"]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the shipped model {name!r} is not at {path}: it ships in the git repository (data/models/), "
+            f"not in the wheel. Clone the repository, or train one: python benchmarks/train_feedforward.py --help"
+        )
+    if not verified(path, entry["sha256"], entry.get("size")):
+        raise ValueError(
+            f"{path} does not have the sha256 {entry['sha256']} recorded for {name!r}: restore it with git"
+        )
+    return load_model(path)
