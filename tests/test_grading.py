@@ -117,10 +117,11 @@ def test_every_exercise_has_a_check():
         "predict_structure_size",
         "explain_grey_texture",
     }
-    assert [e.id for e in grading.EXERCISES if e.id not in pipeline_ids] == IDS
-    assert {e.id for e in grading.EXERCISES} == set(IDS) | pipeline_ids
+    series = [e for e in grading.EXERCISES if e.notebook[:2] <= "06"]  # later notebooks test their own checks
+    assert [e.id for e in series if e.id not in pipeline_ids] == IDS
+    assert {e.id for e in series} == set(IDS) | pipeline_ids
     assert all(callable(getattr(grading, f"check_{e.id}")) for e in grading.EXERCISES)
-    assert len({e.notebook for e in grading.EXERCISES}) == 6  # every notebook has at least one
+    assert {e.notebook[:2] for e in series} == {"01", "02", "03", "04", "05", "06"}  # each has at least one
 
 
 @pytest.mark.parametrize(
