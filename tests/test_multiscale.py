@@ -46,6 +46,23 @@ def test_bad_layers_and_sizes_are_named(net):
     assert layers_for(10, 64, (3, 7, 15)) == ["k3", "k7"]
 
 
+def test_a_content_term_on_the_texture_model_says_what_is_wrong(net):
+    """Issue 25 §3: it used to die inside size_factor with "tuple.index(x): x not in tuple"."""
+    img = smooth_image(24, 24)
+    msg = r"content term on layer\(s\) \['k3'\] of MultiScaleTextures .*only matches textures.*nstlib.get_encoder\(\)"
+    with pytest.raises(ValueError, match=msg):
+        nstlib.synthesize(
+            net, content_targets=nstlib.content_targets(net, img, ["k3"]), size=(24, 24), steps=1, progress=False
+        )
+    with pytest.raises(ValueError, match=msg):  # as a student meets it: a transfer on the texture model
+        nstlib.transfer(img, img, encoder=net, content_layers="k3", style_layers=["k7"], steps=1, progress=False)
+    # style alone (what the model is for) still runs
+    res = nstlib.synthesize(
+        net, style_targets=nstlib.style_targets(net, img, ["k7"]), size=(24, 24), steps=1, progress=False
+    )
+    assert res.terms == ["style/k7"]
+
+
 def test_filters_are_seeded():
     a, b = MultiScaleTextures(scales=(3,), maps=4, seed=1), MultiScaleTextures(scales=(3,), maps=4, seed=1)
     c = MultiScaleTextures(scales=(3,), maps=4, seed=2)
