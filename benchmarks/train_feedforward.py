@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": f"fast_{args.style}",
         "file": str(args.out),
         "sha256": sha256_of(args.out),
-        "size": args.out.stat().st_size,
+        "bytes": args.out.stat().st_size,
         "base": args.base,
         "blocks": args.blocks,
         **info,

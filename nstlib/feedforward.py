@@ -479,7 +479,7 @@ def shipped_model(name: str = "fast_brush_strokes") -> TransformerNet:
             f"the shipped model {name!r} is not at {path}: it ships in the git repository (data/models/), "
             f"not in the wheel. Clone the repository, or train one: python benchmarks/train_feedforward.py --help"
         )
-    if not verified(path, entry["sha256"], entry.get("size")):
+    if not verified(path, entry["sha256"], entry.get("bytes")):
         raise ValueError(
             f"{path} does not have the sha256 {entry['sha256']} recorded for {name!r}: restore it with git"
         )
