@@ -11,8 +11,11 @@ The pipeline (image -> VGG features -> losses -> optimisation loop -> plot), one
     speed.py        opt-in speed machinery (bf16 backward, channels-last, fast Gram); not needed to read
     losses.py       gram_matrix, content_loss, style_layer_loss, tv_loss
     objective.py    the weighted terms as a function of the image: make_objective, balance (strength), size_factor
+    inputs.py       synthesize's argument checks and the start image (photo, white noise, quiet start)
     synthesis.py    run_loop (the one optimisation loop) + make_objective = synthesize
     defaults.py     the one table of defaults: presets "default" and "paper"
+    encoders.py     get_encoder / get_texture_model: the shared networks, one download attempt per kernel
+    recipes.py      every choice resolved in one place: AUTO, a preset's settings, Gatys 2017's controls
     experiments.py  transfer, reconstruct_content, reconstruct_style, synthesize_texture
     multiscale.py   random multi-scale filters for offline textures (Ustyuzhaninov et al. 2017)
     control.py      colour, scale and spatial control (Gatys et al. 2017)
@@ -24,6 +27,9 @@ The pipeline (image -> VGG features -> losses -> optimisation loop -> plot), one
     grading/        the auto-graded exercises: a small core plus checks written as data
     assignments.py  student notebooks from the instructor masters (nbgrader-compatible)
     cli.py          python -m nstlib demo | transfer CONTENT STYLE -o OUT.png
+
+No module imports one that imports it back: docs/architecture.md lists the import layers top to
+bottom, and tests/test_import_layers.py fails on a cycle.
 """
 
 from .config import default_device, quick_mode
