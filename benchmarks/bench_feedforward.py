@@ -85,7 +85,7 @@ def quality(results: dict[str, torch.Tensor], save_dir: Path | None) -> list[lis
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default="random", help="the encoder (loss network) weights")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[256, 512], help="part 1's sizes (none: skip it)")
     parser.add_argument("--steps", type=int, default=300, help="evaluations of the optimisation transfer")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--budgets", type=float, nargs="+", default=[60.0, 180.0], help="training seconds")
@@ -105,10 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no shipped model: {exc}")
         shipped = None
 
-    print("\nPart 1: one pass of the network vs the optimisation transfer (chelsea, brush_strokes)")
-    model = shipped if shipped is not None else ff.TransformerNet()
-    rows = speed(enc, model, args.sizes, args.steps, args.reps)
-    print(table(["image (H x W)", "network ms", f"transfer s ({args.steps} evaluations)", "ratio"], rows))
+    if args.sizes:
+        print("\nPart 1: one pass of the network vs the optimisation transfer (chelsea, brush_strokes)")
+        model = shipped if shipped is not None else ff.TransformerNet()
+        rows = speed(enc, model, args.sizes, args.steps, args.reps)
+        print(table(["image (H x W)", "network ms", f"transfer s ({args.steps} evaluations)", "ratio"], rows))
 
     print("\nPart 2: the held-out photo at 256 px (Gram share and edge corr by an independent network)")
     photo = load_image(ff.HELD_OUT, size=256)
