@@ -104,6 +104,12 @@ from .loss_checks import (
     check_tv_loss,
 )
 from .optim_checks import check_input_gradient_step, check_run_lbfgs
+from .speed_checks import (
+    check_adain,
+    check_instance_norm,
+    check_transformer_parameters,
+    check_transformer_receptive_field,
+)
 
 __all__ = [
     "EXERCISES",
@@ -136,6 +142,10 @@ __all__ = [
     "check_measure_layer_equality",
     "check_predict_structure_size",
     "check_explain_grey_texture",
+    "check_instance_norm",
+    "check_transformer_receptive_field",
+    "check_adain",
+    "check_transformer_parameters",
     "reconstruction_puzzle",
     "PUZZLE_LAYERS",
     "checker",
