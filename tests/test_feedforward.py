@@ -273,3 +273,18 @@ def test_other_bad_inputs():
         ff.preserve_color(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))
     with pytest.raises(FileNotFoundError, match="no model file"):
         ff.load_model("/nonexistent/model.pt")
+
+
+def test_shipped_model_matches_its_registry_entry():
+    import hashlib
+    import json
+
+    entry = json.loads(ff.MODELS_REGISTRY.read_text())["models"][0]
+    path = ff.MODELS_REGISTRY.parents[2] / entry["file"]
+    data = path.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["bytes"] <= 2_000_000
+    model = ff.shipped_model(entry["name"])
+    assert (model.base, model.blocks) == (entry["base"], entry["blocks"])
+    assert model.info["steps"] == entry["steps"] and "train_feedforward.py" in model.info["command"]
+    with pytest.raises(ValueError, match="no shipped model 'nope'"):
+        ff.shipped_model("nope")
