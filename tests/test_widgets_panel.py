@@ -167,6 +167,15 @@ def test_strength_mode_sets_beta(transfer_panel):
     assert stronger.beta == pytest.approx(10 * result.beta, rel=1e-4)  # beta is proportional to the strength
 
 
+def test_ratio_slider_widens_to_the_given_ratio(encoder):
+    """A random network's balance can lie far below the paper's 1e-3 (notebook 05: about 1e-8 at 96 px)."""
+    img = smooth_image(32, 32)
+    p = TransferPanel(img, img, encoder=encoder, size=32, ratio=3e-12)
+    assert (p.ratio_slider.min, p.ratio_slider.max) == (-12, 0) and p.ratio_slider.value == pytest.approx(3e-12)
+    assert p.beta == pytest.approx(1 / 3e-12)
+    assert (TransferPanel(img, img, encoder=encoder, size=32, ratio=1e-3).ratio_slider.min) == -10
+
+
 def test_pooling_switches_to_the_same_weights_with_the_other_pooling(transfer_panel):
     """pooling 'avg': the encoder, the targets and the run use a VGG-19 with the same random filters and
     average pooling, normalised for it (compared with one built here, Gram matrices in float64)."""

@@ -221,7 +221,8 @@ class TransferPanel(_SynthesisPanel):
         content_layer: initial content layer (one of :data:`CONTENT_LAYER_CHOICES`).
         strength: initial style strength (default: the library's, :data:`nstlib.defaults.DEFAULTS`).
         ratio: initial alpha/beta; given, the panel starts with "β from: α/β" (a log slider from
-            1e-10 to 1), else with the strength (and the alpha/beta slider at the paper's 1e-3).
+            1e-10 to 1, or wider to include ``ratio``), else with the strength (and the alpha/beta
+            slider at the paper's 1e-3).
         layer_balance: balance the style layers' pulls (default: the library's).
         init: "content" or "noise". optimizer: "lbfgs" or "adam".
         tv_weight: initial factor of the total-variation term (default: the library's).
@@ -266,8 +267,8 @@ class TransferPanel(_SynthesisPanel):
         )
         if content_layer not in CONTENT_LAYER_CHOICES:
             raise ValueError(f"content_layer must be one of {CONTENT_LAYER_CHOICES}, got {content_layer!r}")
-        if ratio is not None and not (math.isfinite(ratio) and 1e-10 <= ratio <= 1):
-            raise ValueError(f"ratio = alpha / beta must be a number in [1e-10, 1] (the slider's range), got {ratio}")
+        if ratio is not None and not (math.isfinite(ratio) and ratio > 0):
+            raise ValueError(f"ratio = alpha / beta must be a finite number > 0, got {ratio}")
         if not (math.isfinite(strength) and strength > 0):
             raise ValueError(f"strength = {strength}: the style strength must be a finite number > 0")
         if not (math.isfinite(tv_weight) and tv_weight >= 0):
@@ -296,10 +297,11 @@ class TransferPanel(_SynthesisPanel):
             style=_LABEL,
         )
         #: alpha/beta (alpha = 1): the lecture's knob; after a strength run, the ratio that run used
-        self.ratio_slider = _log_slider(
-            ratio if ratio is not None else 1e-3,
-            -10,
-            0,
+        start = ratio if ratio is not None else 1e-3
+        self.ratio_slider = _log_slider(  # 1e-10 ... 1, wider when the given ratio lies outside
+            start,
+            min(-10, math.floor(math.log10(start))),
+            max(0, math.ceil(math.log10(start))),
             0.25,
             "α/β",
             ".1e",
