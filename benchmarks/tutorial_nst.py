@@ -206,11 +206,15 @@ def tutorial_loss(
 
 @dataclass
 class TutorialResult:
-    """Output of :func:`run_style_transfer`: the final image and one total loss per evaluation."""
+    """Output of :func:`run_style_transfer`: the final image and one total loss per evaluation.
+
+    ``times[i]``: seconds from the call's start (model and targets included) to evaluation i's loss.
+    """
 
     image: Tensor
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    times: list[float] = field(default_factory=list)
 
     @property
     def evaluations(self) -> int:
@@ -232,14 +236,15 @@ def run_style_transfer(
     The loop ``while run[0] <= num_steps`` runs whole L-BFGS steps of 20 evaluations, so 300
     "steps" are 320 evaluations. Returns the final (clamped) image, as the tutorial does.
     """
+    start = time.perf_counter()
     model, style_losses, content_losses = get_style_model_and_losses(cnn, style_img, content_img)
     input_img.requires_grad_(True)
     model.eval()
     model.requires_grad_(False)
     optimizer = torch.optim.LBFGS([input_img])
     losses: list[float] = []
+    times: list[float] = []
     run = [0]
-    start = time.perf_counter()
     while run[0] <= num_steps:
 
         def closure() -> Tensor:
@@ -259,12 +264,13 @@ def run_style_transfer(
             loss.backward()
             run[0] += 1
             losses.append(loss.item())
+            times.append(time.perf_counter() - start)
             return style_score + content_score
 
         optimizer.step(closure)
     with torch.no_grad():
         input_img.clamp_(0, 1)
-    return TutorialResult(input_img.detach(), losses, time.perf_counter() - start)
+    return TutorialResult(input_img.detach(), losses, time.perf_counter() - start, times)
 
 
 def nstlib_layer_weights(
