@@ -566,7 +566,8 @@ def test_match_reconstructions_right_answers_pass(capsys):
 def test_match_reconstructions_mistakes(answer, hint, capsys):
     out = _fails_with(check_match_reconstructions, lambda: answer, capsys, hint)
     hint_line = out[out.index("hint:") :]
-    assert not re.search(r"\b[A-D] and [A-D]\b|\b(pictures?|labels?) [A-D]\b", hint_line)  # no labels named
+    if answer.keys() == ANSWER.keys() and set(answer.values()) == set(ANSWER.values()):  # a full, valid matching
+        assert not re.search(r"\b[A-D] and [A-D]\b|\b(pictures?|labels?) [A-D]\b", hint_line)  # no labels named
 
 
 def test_puzzle_receptive_fields_match_the_library_table():
