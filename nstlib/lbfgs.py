@@ -32,7 +32,9 @@ simpler path (``tests/test_lbfgs.py`` compares with scipy's L-BFGS-B).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -88,8 +90,12 @@ def _cubic_min(x1: float, f1: float, g1: float, x2: float, f2: float, g2: float,
     return min(max(t, lo), hi)
 
 
-class LBFGS(torch.optim.Optimizer):
+class LBFGS:
     """L-BFGS with a ``torch.optim.LBFGS``-like ``step(closure)``; no host reads but :attr:`read`.
+
+    Shaped like a ``torch.optim.Optimizer`` (``param_groups``, ``state``, ``zero_grad``, ``step``) but
+    not derived from it: the base class imports ``torch._dynamo`` when the first optimiser of a
+    process is built, which was the largest single cost before a notebook's first preview.
 
     Args:
         params: the tensors to optimise (one parameter group).
@@ -124,7 +130,7 @@ class LBFGS(torch.optim.Optimizer):
             raise ValueError(f"bounds = {bounds}: give (lo, hi) with lo < hi, e.g. (0.0, 1.0)")
         if max_eval is None:
             max_eval = max_iter * 5 // 4
-        defaults = dict(
+        defaults: dict[str, Any] = dict(
             lr=lr,
             max_iter=max_iter,
             max_eval=max_eval,
@@ -132,11 +138,21 @@ class LBFGS(torch.optim.Optimizer):
             line_search_fn=line_search_fn,
             bounds=bounds,
         )
-        super().__init__(params, defaults)
-        if len(self.param_groups) != 1:
-            raise ValueError("LBFGS takes one parameter group")
-        self._params: list[Tensor] = self.param_groups[0]["params"]
+        self._params: list[Tensor] = list(params)
+        if not self._params or not all(isinstance(p, Tensor) for p in self._params):
+            raise ValueError("LBFGS takes a non-empty list of tensors (one parameter group)")
+        self.defaults = defaults
+        self.param_groups: list[dict[str, Any]] = [dict(params=self._params, **defaults)]
+        self.state: dict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.read = read
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the parameters' gradients (as ``torch.optim.Optimizer.zero_grad``)."""
+        for p in self._params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
 
     # ------------------------------------------------------------------ flat views of the parameters
     def _flat_grad(self) -> Tensor:
@@ -190,7 +206,7 @@ class LBFGS(torch.optim.Optimizer):
         return loss, self._flat_grad()
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor]) -> Tensor:  # type: ignore[override]
+    def step(self, closure: Callable[[], Tensor]) -> Tensor:
         """Up to ``max_iter`` L-BFGS iterations; ``closure()`` zeroes the gradients, evaluates the
         loss, calls ``backward()`` and returns the loss. Returns the first evaluation's loss."""
         closure = torch.enable_grad()(closure)

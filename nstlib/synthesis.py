@@ -159,6 +159,11 @@ NONFINITE_HINT = (
 
 #: Evaluations without a new best loss after which L-BFGS is restarted from the best image (see run_loop).
 RESTART_PATIENCE = 10
+#: How run_loop keeps the pixels in [0, 1] with L-BFGS (chosen by benchmarks/bench_box.py), and the choices.
+BOX = "project"
+BOXES = ("project", "clamp", "sigmoid", "end")
+#: box="sigmoid": the start image is kept this far inside (0, 1) so that z = logit(image) is finite.
+SIGMOID_EPS = 1e-3
 
 
 def synthesize(
@@ -293,12 +298,22 @@ def run_loop(
     line_search: str | None = None,
     progress: bool = False,
     callback: Callback | None = None,
+    box: str = BOX,
 ) -> SynthesisResult:
-    """The one optimisation loop: minimise ``objective(x)`` over the pixels of ``x``, clamped to [0, 1].
+    """The one optimisation loop: minimise ``objective(x)`` over the pixels of ``x``, kept in [0, 1].
 
     Counts loss evaluations (``steps`` of them, for L-BFGS and Adam alike), keeps the image with the
     lowest loss seen (not the last one), records every term, and stops cleanly on Ctrl-C or a
-    NaN/inf loss. Reads the loss values once per evaluation (one host transfer on a GPU).
+    NaN/inf loss. L-BFGS is :class:`nstlib.lbfgs.LBFGS` (history 20; ``line_search`` None or
+    "strong_wolfe"). The loss values are read once per evaluation, together with the numbers the
+    line search needs: one host transfer per evaluation on a GPU, and no other.
+
+    ``box`` says how the pixels stay in [0, 1] with L-BFGS (Adam always clamps after each step):
+    ``"project"`` (default) L-BFGS keeps them inside itself (projected L-BFGS); ``"clamp"`` clamps the
+    image before every evaluation, behind L-BFGS's back (the loop before issue 24); ``"sigmoid"``
+    optimises z with image = sigmoid(z); ``"end"`` optimises unbounded and clamps the result once.
+    ``benchmarks/bench_box.py`` compares them (``result.info["clamp_moved"]``: the share of pixels
+    the clamp moved per evaluation).
 
     L-BFGS can stall: after a failed line search its curvature memory keeps proposing useless
     steps (seen on random networks: the loss frozen for hundreds of evaluations while a run on the
@@ -306,56 +321,78 @@ def run_loop(
     improved for ``RESTART_PATIENCE`` evaluations, the loop restarts L-BFGS from the best image
     with an empty memory (``result.info["restarts"]`` counts them).
     """
-    x = x0.detach().clone().float().requires_grad_(True)
+    from . import lbfgs as _lbfgs  # looked up at call time (tests may record what is built)
+
+    if box not in BOXES:
+        raise ValueError(f"box = {box!r}: use one of {', '.join(map(repr, BOXES))}")
+    if optimizer != "lbfgs":
+        box = "clamp"  # Adam: the clamp after a step is its projection
+    sigmoid = box == "sigmoid"
+    start_image = x0.detach().float().clamp(0.0, 1.0)  # (1, 3, H, W)
+    x = (_logit(start_image) if sigmoid else start_image.clone()).requires_grad_(True)  # the variables
     weights = dict(getattr(objective, "weights", {}))
     history: list[dict[str, float]] = []
-    best = _Best(loss=math.inf, image=x.detach().clone())
+    best = _Best(loss=math.inf, image=start_image.clone())
     bar = _progress_bar(steps, progress)
     start = time.perf_counter()
     restarts = 0
+    moved: list[float] = []  # box="clamp": share of the pixels each evaluation's clamp moved
+    pending: dict[str, Any] = {}  # this evaluation's image, term names and 0-dim values, not yet read
 
     def closure() -> Tensor:
         if len(history) >= steps:
             raise _Stop("done")
         if optimizer == "lbfgs" and len(history) - best.mark > RESTART_PATIENCE:
             raise _Stop("restart")
-        with torch.no_grad():
-            x.clamp_(0.0, 1.0)
+        extra = []
+        if box == "clamp":
+            with torch.no_grad():
+                extra.append(((x < 0) | (x > 1)).float().mean())  # 0-dim
+                x.clamp_(0.0, 1.0)
         if torch.is_grad_enabled():
             x.grad = None
-        total, terms = objective(x)
+        image = torch.sigmoid(x) if sigmoid else x  # (1, 3, H, W)
+        total, terms = objective(image)
         if total.requires_grad:
             total.backward()
-        step = len(history)
-        values = torch.stack([total.detach(), *(v.detach().float().reshape(()) for v in terms.values())]).tolist()
-        value = values[0]
-        record = dict(zip(terms, values[1:]))
+        values = [total.detach(), *(v.detach().float().reshape(()) for v in terms.values()), *extra]
+        pending.update(image=image.detach(), names=list(terms), values=values)
+        return total
+
+    def read(theirs: Tensor) -> list[float]:
+        """The one host read of an evaluation: this loop's values, then the optimiser's (``theirs``)."""
+        ours = torch.stack(pending["values"]).double()
+        values = torch.cat([ours, theirs.double()]).tolist()  # the host sync of this evaluation
+        names, step, value = pending["names"], len(history), values[0]
+        record = dict(zip(names, values[1 : len(names) + 1]))
         record.update(step=step, total=value, time=time.perf_counter() - start)
         history.append(record)
+        if box == "clamp":
+            moved.append(values[len(names) + 1])
         if not math.isfinite(value):
             raise _Stop("non-finite loss")
         if value < best.loss:
-            best.loss, best.image, best.step, best.mark = value, x.detach().clone(), step, step
+            best.loss, best.image, best.step, best.mark = value, pending["image"].clone(), step, step
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{value:.4g}", refresh=False)
         if callback is not None:
-            callback(step, x.detach(), record)
-        return total
+            callback(step, pending["image"], record)
+        return values[len(ours) :]
 
     stopped, message = None, ""
     try:
         if optimizer == "lbfgs":
             while len(history) < steps:  # one call runs the whole budget, unless L-BFGS stalls
-                lbfgs = torch.optim.LBFGS(
+                lbfgs = _lbfgs.LBFGS(
                     [x],
                     lr=1.0 if lr is None else lr,
                     max_iter=steps,
                     max_eval=steps,
                     history_size=20,
-                    tolerance_grad=-1.0,
-                    tolerance_change=-1.0,
                     line_search_fn=line_search,
+                    bounds=(0.0, 1.0) if box == "project" else None,
+                    read=read,
                 )
                 try:
                     lbfgs.step(closure)
@@ -365,12 +402,13 @@ def run_loop(
                     restarts += 1
                     best.mark = len(history)  # patience counts from the restart
                     with torch.no_grad():
-                        x.copy_(best.image)
+                        x.copy_(_logit(best.image) if sigmoid else best.image)
         else:
             adam = torch.optim.Adam([x], lr=0.02 if lr is None else lr)
             while len(history) < steps:
                 adam.zero_grad(set_to_none=True)
                 closure()
+                read(x.new_empty(0))
                 adam.step()
     except _Stop as stop:
         if stop.reason != "done":
@@ -387,7 +425,9 @@ def run_loop(
     image = best.image.clamp(0.0, 1.0).cpu()
     if not message:
         message = f"{len(history)} evaluations in {history[-1]['time']:.1f} s; best loss {best.loss:.4g}"
-    info: dict[str, Any] = {"restarts": restarts}
+    info: dict[str, Any] = {"restarts": restarts, "box": box}
+    if moved:
+        info["clamp_moved"] = sum(moved) / len(moved)
     encoder = getattr(objective, "encoder", None)
     if encoder is not None:
         info |= {
@@ -398,6 +438,12 @@ def run_loop(
             "normalized": getattr(encoder, "normalized", False),
         }
     return SynthesisResult(image, history, weights, best.step, stopped, message, info)
+
+
+def _logit(image: Tensor) -> Tensor:
+    """z with sigmoid(z) = image (box="sigmoid"), the image first kept SIGMOID_EPS inside (0, 1)."""
+    p = image.clamp(SIGMOID_EPS, 1.0 - SIGMOID_EPS)  # (1, 3, H, W)
+    return torch.log(p) - torch.log1p(-p)
 
 
 def _progress_bar(total: int, enabled: bool):
