@@ -95,15 +95,17 @@ def test_run_loop_keeps_the_best_image_by_hand():
 
 @pytest.fixture
 def lbfgs_line_search(monkeypatch):
-    """The line_search_fn of every torch.optim.LBFGS built during the test, in order."""
+    """The line_search_fn of every L-BFGS (nstlib.lbfgs.LBFGS, run_loop's optimiser) built during the test."""
+    import nstlib.lbfgs
+
     seen: list = []
 
-    class Recording(torch.optim.LBFGS):
+    class Recording(nstlib.lbfgs.LBFGS):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            seen.append(self.defaults["line_search_fn"])
+            seen.append(kwargs.get("line_search_fn"))
 
-    monkeypatch.setattr(torch.optim, "LBFGS", Recording)
+    monkeypatch.setattr(nstlib.lbfgs, "LBFGS", Recording)
     return seen
 
 
