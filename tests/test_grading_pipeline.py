@@ -636,7 +636,7 @@ def test_new_checks_are_notebook_exercises_and_report_lists_them(capsys):
     grading.report()
     out = capsys.readouterr().out
     assert "PASS" in next(line for line in out.splitlines() if " style_loss " in line)
-    assert "Score: 1/1" in out
+    assert "Score: 2/2 points (1/1 exercises pass)." in out  # style_loss is worth 2
     grading.report("06")
     out = capsys.readouterr().out
     assert "masked_gram_matrix" in out and "not run" in out
