@@ -123,22 +123,22 @@ def test_going_further_flags(tmp_path):
     ],
 )
 def test_line_search_flag_reaches_lbfgs(tmp_path, monkeypatch, capsys, preset_line_search, flag, expected):
-    """--line-search is what torch.optim.LBFGS gets (in-process, with the default preset's line search swapped)."""
+    """--line-search is what run_loop's L-BFGS (nstlib.lbfgs.LBFGS) gets (in-process, with the default
+    preset's line search swapped)."""
     from dataclasses import replace
 
-    import torch
-
+    import nstlib.lbfgs
     from nstlib.cli import main
     from nstlib.defaults import PRESETS
 
     seen = []
 
-    class Recording(torch.optim.LBFGS):
+    class Recording(nstlib.lbfgs.LBFGS):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             seen.append(self.defaults["line_search_fn"])
 
-    monkeypatch.setattr(torch.optim, "LBFGS", Recording)
+    monkeypatch.setattr(nstlib.lbfgs, "LBFGS", Recording)
     monkeypatch.setitem(PRESETS, "default", replace(PRESETS["default"], line_search=preset_line_search))
     rng = np.random.default_rng(2)
     for name in ("c.png", "s.png"):
