@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from .data import brush_strokes, mosaic, plaid, waves
 from .experiments import get_encoder
-from .feedforward import HELD_OUT, TRAIN_PHOTOS, _photo_pool, _random_crops
+from .feedforward import HELD_OUT, TRAIN_PHOTOS, _photo_pool, _random_crops, optimizer_step
 from .io import load_image
 
 __all__ = [
@@ -208,12 +208,7 @@ def train_decoder(
         for k in styles:
             target = mean_std(fs[k])
             terms[f"style/{k}"] = (mean_std(out[k]) - target).pow(2).sum() / target.pow(2).sum()
-        total = torch.stack([weights_of[k] * v for k, v in terms.items()]).sum()
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-        row = {"step": float(step), "time": time.perf_counter() - start, "total": total.item()}
-        row.update({k: v.item() for k, v in terms.items()})
+        row = optimizer_step(opt, terms, weights_of, step, start)
         history.append(row)
         if callback is not None:
             callback(step, None, row)

@@ -276,6 +276,20 @@ def _random_crops(pool: Sequence[Tensor], size: int, batch: int, rng: random.Ran
     return torch.cat(crops)
 
 
+def optimizer_step(
+    opt: torch.optim.Optimizer, terms: dict[str, Tensor], weights: Mapping[str, float], step: int, start: float
+) -> dict[str, float]:
+    """One step on sum_k weights[k] * terms[k]; returns the history row (every value read in one transfer)."""
+    total = torch.stack([weights[k] * v for k, v in terms.items()]).sum()
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    opt.step()
+    values = torch.stack([total.detach(), *(v.detach() for v in terms.values())]).tolist()
+    row = {"step": float(step), "time": time.perf_counter() - start, "total": values[0]}
+    row.update(zip(terms, values[1:]))
+    return row
+
+
 def train(
     style: Any,
     *,
@@ -355,12 +369,7 @@ def train(
     while step == 0 or (time.perf_counter() - start < seconds and (max_steps is None or step < max_steps)):
         x = _random_crops(pool, size, batch, rng)  # (batch, 3, size, size)
         terms = perceptual_terms(enc, net(x), x, style_grams)
-        total = torch.stack([weights_of[k] * v for k, v in terms.items()]).sum()
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-        row = {"step": float(step), "time": time.perf_counter() - start, "total": total.item()}
-        row.update({k: v.item() for k, v in terms.items()})
+        row = optimizer_step(opt, terms, weights_of, step, start)
         history.append(row)
         step += 1
         preview = None
