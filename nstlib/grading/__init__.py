@@ -96,13 +96,7 @@ from .gram_checks import (
     check_gram_matrix,
     check_masked_gram_matrix,
 )
-from .loss_checks import (
-    check_content_loss,
-    check_style_layer_loss,
-    check_style_loss,
-    check_total_loss,
-    check_tv_loss,
-)
+from .loss_checks import check_content_loss, check_total_loss, check_tv_loss
 from .optim_checks import check_input_gradient_step, check_run_lbfgs
 from .speed_checks import (
     check_adain,
@@ -110,6 +104,7 @@ from .speed_checks import (
     check_transformer_parameters,
     check_transformer_receptive_field,
 )
+from .style_loss_checks import check_style_layer_loss, check_style_loss
 
 __all__ = [
     "EXERCISES",
