@@ -2,8 +2,8 @@
 
 - ``input_gradient_step`` (02): one gradient step on the input image, x - lr dL/dx, the network fixed
   (Gatys et al. 2016 optimise the image, not the weights);
-- ``run_lbfgs`` (04): the L-BFGS closure and loop of the synthesis: clamp, zero the gradient, count the
-  evaluations, keep the best image.
+- ``run_lbfgs`` (02, where L-BFGS first appears; notebooks 04 and 05 reuse it): the L-BFGS closure and
+  loop of the synthesis: clamp, zero the gradient, count the evaluations, keep the best image.
 
 The references need no second optimiser run: analytic gradients of three losses for the step, and
 for L-BFGS an objective that records every image it is evaluated at.
@@ -194,7 +194,7 @@ check_input_gradient_step = checker(INPUT_GRADIENT_STEP)
 
 
 # ----------------------------------------------------------------------------------------------
-# 04 run_lbfgs(objective, x0, steps): the closure and the loop
+# 02 run_lbfgs(objective, x0, steps): the closure and the loop
 
 
 class _RecordingObjective:
