@@ -296,12 +296,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preview-size", type=int, default=256)
     ap.add_argument("--preview-weights", nargs="+", default=["random"])
     ap.add_argument("--weights-seed", type=int, default=0)
+    ap.add_argument(
+        "--weights", default=None, help="a VGG-16/19 state dict for parts optimiser and target (default: seeded random VGG-19)"
+    )
     args = ap.parse_args(argv)
     print("# nstlib's L-BFGS, time to a good picture, first preview\n")
     print(f"CPU: {cpu_flags()}\n")
     print_machine()
     parts = {p.strip() for p in args.parts.split(",")}
-    weights = weights_file(args.weights_seed) if parts & {"optimiser", "target"} else None
+    weights = None
+    if parts & {"optimiser", "target"}:
+        weights = Path(args.weights) if args.weights else weights_file(args.weights_seed)
+        print(f"weights (optimiser, target): {weights}\n")
     if "optimiser" in parts:
         assert weights is not None
         part_optimiser(args, VGG19Features(weights=weights, precision="auto", device="cpu", normalize=False))

@@ -112,17 +112,20 @@ class StyleLoss(nn.Module):
 def load_vgg19_features(state_dict_path: str | None = None) -> nn.Sequential:
     """torchvision's ``vgg19().features`` in eval mode, weights from a saved state dict.
 
-    The file holds the whole model or only ``.features``.
+    The file holds the whole model or only ``.features``. A VGG-16 file (13 convolutions) gives
+    ``vgg16().features``: its first five convolutions, all the tutorial uses, sit at the same
+    indices as VGG-19's.
     """
     import torchvision
 
     if state_dict_path is None:
         return torchvision.models.vgg19(weights=None).features.eval()
-    # vgg19().features without building (and randomly initialising) the 120M-parameter classifier
-    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"], batch_norm=False)
     state = torch.load(state_dict_path, map_location="cpu", weights_only=True)
     if any(k.startswith("features.") for k in state):  # a whole-model state dict
         state = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
+    cfg = "D" if sum(k.endswith(".weight") for k in state) == 13 else "E"  # VGG-16 or VGG-19
+    # the features without building (and randomly initialising) the 120M-parameter classifier
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs[cfg], batch_norm=False)
     features.load_state_dict(state)
     return features.eval()
 

@@ -23,7 +23,7 @@ from .encoders import get_encoder, get_texture_model
 from .io import load_image
 from .multiscale import MultiScaleTextures
 from .recipes import AUTO, Controls, auto_settings, layer_weights, load_content, resize, transfer_recipe, upsample
-from .synthesis import SynthesisResult, content_targets, style_targets, synthesize
+from .synthesis import BOX, SynthesisResult, content_targets, style_targets, synthesize
 from .vgg import VGG19Features
 
 __all__ = [
@@ -97,6 +97,7 @@ def transfer(
     style_loss_fn=None,
     gram_fn=None,
     balance_at: str | None = None,
+    box: str = BOX,
 ) -> SynthesisResult:
     """Neural style transfer (Gatys, Ecker & Bethge 2016). Every setting left at None comes from ``preset``.
 
@@ -128,6 +129,9 @@ def transfer(
         pooling: "max" or "avg" (the paper's choice). weights: see :class:`VGG19Features`.
         content_loss_fn, style_loss_fn, gram_fn: plug in your own loss functions (see
             :func:`nstlib.synthesize`).
+        box: how L-BFGS keeps the pixels in [0, 1]: ``"project"`` (projected L-BFGS, the default)
+            or ``"clamp"`` (clamp before every evaluation, the loop of notebook 02's ``run_lbfgs``;
+            notebook 05's capstone compares with it). See :func:`nstlib.synthesis.run_loop`.
 
     Going further (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer"):
         style_scale: the style image's size relative to the output (0.5 = half as large: smaller
@@ -162,7 +166,7 @@ def transfer(
     target, style_imgs = controls.recolour(photo, [load_image(s, size=scaled).to(enc.device) for s in styles])
     mask_t = controls.mask_tensor(enc.device)
     losses = dict(content_loss_fn=content_loss_fn, style_loss_fn=style_loss_fn, gram_fn=gram_fn)
-    loop = dict(lr=lr, seed=seed, progress=progress, callback=callback)
+    loop = dict(lr=lr, seed=seed, progress=progress, callback=callback, box=box)
 
     def run(image: Tensor, start: str | Tensor, stage_steps: int) -> SynthesisResult:  # one stage at image's size
         hw = (int(image.shape[-2]), int(image.shape[-1]))

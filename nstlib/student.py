@@ -44,7 +44,7 @@ FUNCTIONS: dict[str, str] = {
     "style_layer_loss": "03",
     "total_loss": "05",
     "tv_loss": "05",
-    "run_lbfgs": "04",
+    "run_lbfgs": "02",
 }
 
 
@@ -63,8 +63,9 @@ def _total_loss(
 
 
 def _run_lbfgs(objective: Callable[[Tensor], Tensor], x0: Tensor, steps: int) -> Tensor:
-    """The library's loop (:func:`nstlib.run_loop`, L-BFGS without line search) as ``run_lbfgs``."""
-    return run_loop(lambda x: (objective(x), {}), x0, steps=steps).image
+    """The library's loop (:func:`nstlib.run_loop`, L-BFGS without line search) as ``run_lbfgs``: like
+    notebook 02's reference solution it clamps the image to [0, 1] before every evaluation (``box="clamp"``)."""
+    return run_loop(lambda x: (objective(x), {}), x0, steps=steps, box="clamp").image
 
 
 def library_functions() -> dict[str, Callable[..., Any]]:

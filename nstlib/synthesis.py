@@ -194,6 +194,7 @@ def synthesize(
     gram_fn: Callable[[Tensor], Tensor] | None = None,
     on_start: Callable[[dict[str, float]], Any] | None = None,
     balance_at: str = "noise",
+    box: str = BOX,
 ) -> SynthesisResult:
     """Optimise an image's pixels to match content and style targets (Gatys et al. 2016).
 
@@ -234,6 +235,9 @@ def synthesize(
             since at the photo it is 0).
         on_start: called once with the final term weights ({term: factor}, after any balancing)
             before the first evaluation (the panels' live weighted plot uses it).
+        box: how L-BFGS keeps the pixels in [0, 1]: ``"project"`` (inside the optimiser, the
+            default) or ``"clamp"`` (before every evaluation, as notebook 02's ``run_lbfgs``); see
+            :func:`run_loop`.
 
     Returns:
         :class:`SynthesisResult` with the best image, the per-term history and the term weights
@@ -276,6 +280,7 @@ def synthesize(
         line_search=line_search,
         progress=progress,
         callback=callback,
+        box=box,
     )
     result.info.update(
         objective.info,
