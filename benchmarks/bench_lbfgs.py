@@ -296,9 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preview-size", type=int, default=256)
     ap.add_argument("--preview-weights", nargs="+", default=["random"])
     ap.add_argument("--weights-seed", type=int, default=0)
-    ap.add_argument(
-        "--weights", default=None, help="a VGG-16/19 state dict for parts optimiser and target (default: seeded random VGG-19)"
-    )
+    ap.add_argument("--weights", default=None, help="VGG-16/19 file for optimiser, target (default: random VGG-19)")
     args = ap.parse_args(argv)
     print("# nstlib's L-BFGS, time to a good picture, first preview\n")
     print(f"CPU: {cpu_flags()}\n")
