@@ -157,8 +157,12 @@ NONFINITE_HINT = (
 )
 
 
-#: Evaluations without a new best loss after which L-BFGS is restarted from the best image (see run_loop).
+#: Evaluations without a new best loss after which a *frozen* L-BFGS is restarted from the best image
+#: (see run_loop): frozen = the losses of those evaluations lie within STALL_RTOL of each other, relative
+#: to the best loss. Any run without a new best for RESTART_BACKSTOP evaluations is restarted too.
 RESTART_PATIENCE = 10
+STALL_RTOL = 1e-3
+RESTART_BACKSTOP = 50
 #: How run_loop keeps the pixels in [0, 1] with L-BFGS (chosen by benchmarks/bench_box.py), and the choices.
 BOX = "project"
 BOXES = ("project", "clamp", "sigmoid", "end")
@@ -323,8 +327,12 @@ def run_loop(
     L-BFGS can stall: after a failed line search its curvature memory keeps proposing useless
     steps (seen on random networks: the loss frozen for hundreds of evaluations while a run on the
     same network rescaled by 1e-6 in float rounding went on improving). When the best loss has not
-    improved for ``RESTART_PATIENCE`` evaluations, the loop restarts L-BFGS from the best image
-    with an empty memory (``result.info["restarts"]`` counts them).
+    improved for ``RESTART_PATIENCE`` evaluations and the loss is frozen meanwhile (within
+    ``STALL_RTOL``), or has not improved for ``RESTART_BACKSTOP`` evaluations, the loop restarts
+    L-BFGS from the best image with an empty memory (``result.info["restarts"]`` counts them). A
+    loss that jumps about without a new best is not restarted early: without a line search L-BFGS
+    often overshoots by orders of magnitude for a few dozen evaluations and then converges (seen
+    with the trained VGG-16 from the photo), and a restart would only begin that phase again.
     """
     from . import lbfgs as _lbfgs  # looked up at call time (tests may record what is built)
 
@@ -347,7 +355,7 @@ def run_loop(
     def closure() -> Tensor:
         if len(history) >= steps:
             raise _Stop("done")
-        if optimizer == "lbfgs" and len(history) - best.mark > RESTART_PATIENCE:
+        if optimizer == "lbfgs" and _stalled(history, best):
             raise _Stop("restart")
         extra = []
         if box == "clamp":
@@ -443,6 +451,15 @@ def run_loop(
             "normalized": getattr(encoder, "normalized", False),
         }
     return SynthesisResult(image, history, weights, best.step, stopped, message, info)
+
+
+def _stalled(history: list[dict[str, float]], best: _Best) -> bool:
+    """Restart L-BFGS? No new best for RESTART_PATIENCE evaluations with the loss frozen, or for RESTART_BACKSTOP."""
+    since = len(history) - best.mark
+    if since <= RESTART_PATIENCE:
+        return False
+    recent = [h["total"] for h in history[-RESTART_PATIENCE:]]
+    return since > RESTART_BACKSTOP or max(recent) - min(recent) <= STALL_RTOL * abs(best.loss)
 
 
 def _logit(image: Tensor) -> Tensor:

@@ -294,3 +294,31 @@ def test_lbfgs_restarts_from_the_best_image_when_it_stalls():
     assert len(res.history) == 3 * (RESTART_PATIENCE + 1) + 2
     assert res.info["restarts"] == 3
     assert res.best_step == 0 and torch.equal(res.image, x0)
+
+
+def test_lbfgs_is_not_restarted_while_its_loss_jumps_about():
+    """Without a line search L-BFGS can overshoot for dozens of evaluations and then converge (the
+    capstone's clamp loop with the trained VGG-16). A loss that changes a lot without a new best is not
+    a stall: no restart before RESTART_BACKSTOP evaluations; a frozen loss is restarted after
+    RESTART_PATIENCE + 1 (the test above)."""
+    from nstlib.synthesis import RESTART_BACKSTOP, RESTART_PATIENCE, run_loop
+
+    calls = []
+
+    class Jumpy(torch.autograd.Function):  # 1.0 first, then 40 evaluations far above it, then below it
+        @staticmethod
+        def forward(ctx, x):
+            n = len(calls)
+            calls.append(n)
+            value = 1.0 if n == 0 else (1e3 * (1 + n % 7) if n <= 40 else 0.5 / n)
+            return x.sum() * 0 + value
+
+        @staticmethod
+        def backward(ctx, g):
+            return torch.ones(1, 3, 8, 8) * g
+
+    assert RESTART_PATIENCE < 40 < RESTART_BACKSTOP
+    res = run_loop(lambda x: (Jumpy.apply(x), {}), torch.full((1, 3, 8, 8), 0.5), steps=45)
+    assert len(res.history) == 45
+    assert res.info["restarts"] == 0
+    assert res.best_step == 44

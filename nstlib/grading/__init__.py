@@ -26,34 +26,47 @@ inputs on the grading device, float64 views, descriptions), :mod:`._outputs` (wh
 return), :mod:`._loops` (loop rejection), :mod:`._catalogue` (the exercises in order, ``report``).
 The checks, each a :class:`Spec` record (inputs to try, a reference, the wrong variants with their
 hints) and its ``check_<id> = checker(SPEC)``: :mod:`.answer_checks` (numbers, lists, the matching),
-:mod:`.loss_checks` (the losses), :mod:`.gram_checks` (Gram matrices and their gradient),
-:mod:`.optim_checks` (the gradient step and the L-BFGS loop), :mod:`.feature_checks` (hooks on a
-torchvision VGG-19). Adding a check is adding a record and listing it in ``_catalogue.SPECS``.
+:mod:`.choice_checks` (the graded predictions and explanations, letters A-E), :mod:`.count_checks`
+(count the model from its shapes), :mod:`.loss_checks` (content, total and TV losses),
+:mod:`.style_loss_checks` (E_l and the multi-layer style loss), :mod:`.gram_checks` (Gram matrices
+and their gradient), :mod:`.optim_checks` (the gradient step and the L-BFGS loop),
+:mod:`.feature_checks` (hooks on a torchvision VGG-19), :mod:`.speed_checks` (notebook 07). Adding a
+check is adding a record and listing it in ``_catalogue.SPECS``.
 
-Exercises (id: notebook; student function). :data:`EXERCISES` have a notebook cell;
-:data:`PENDING_EXERCISES` would list checks without a cell (none now). :func:`passed` says whether an
-exercise passed in this session: the notebooks then plug the student's function into the library.
+Exercises (id: notebook, points, student function), in the order of ``_catalogue.SPECS`` (the order of
+the notebooks and their cells; ``tests/test_grading_docstring.py`` checks this table against it).
+:data:`EXERCISES` have a notebook cell; :data:`PENDING_EXERCISES` would list checks without a cell
+(none now). :func:`passed` says whether an exercise passed in this session: the notebooks then plug
+the student's function into the library. The retired one-liners ``conv1_1_parameters`` and
+``texture_model_size`` (now one task, ``count_model``) keep their checks, importable for courses that
+still use them, outside the catalogue.
 
-====================== =========================== ===============================================
-id                     notebook                    student function / value
-====================== =========================== ===============================================
-receptive_field_sizes  01_receptive_fields         receptive_field_sizes(kernels, strides) -> list
-conv1_1_parameters     01_receptive_fields         conv1_1_parameters() -> int
-content_loss           02_content_reconstruction   content_loss(F, P) -> Tensor
-input_gradient_step    02_content_reconstruction   input_gradient_step(image, loss_fn, lr)
-gram_matrix            03_style_reconstruction     gram_matrix(F) -> Tensor (B, C, C)
-style_layer_loss       03_style_reconstruction     style_layer_loss(F, A) -> Tensor
-texture_model_size     04_texture_synthesis        texture_model_size(channels) -> int
-total_loss             05_style_transfer           total_loss(content_terms, style_terms, ...)
-tv_loss                05_style_transfer           tv_loss(img) -> Tensor
----------------------- --------------------------- -----------------------------------------------
-extract_features       02_content_reconstruction   extract_features(model, image, layers) -> dict
-match_reconstructions  02_content_reconstruction   match_reconstructions() -> dict[str, str]
-style_loss             03_style_reconstruction     style_loss(features, targets, weights) -> Tensor
-grad_style_layer       03_style_reconstruction     grad_style_layer(F, A) -> Tensor (B, N, H, W)
-run_lbfgs              04_texture_synthesis        run_lbfgs(objective, x0, steps) -> Tensor
-masked_gram_matrix     06_going_further            masked_gram_matrix(F, mask) -> Tensor (B, C, C)
-====================== =========================== ===============================================
+=========================== ========================= ====== ========================================================
+id                          notebook                  points student function
+=========================== ========================= ====== ========================================================
+receptive_field_sizes       01_receptive_fields       2      receptive_field_sizes(kernels, strides)
+content_loss                02_content_reconstruction 1      content_loss(F, P)
+input_gradient_step         02_content_reconstruction 2      input_gradient_step(image, loss_fn, lr)
+run_lbfgs                   02_content_reconstruction 4      run_lbfgs(objective, x0, steps)
+predict_photo_start         02_content_reconstruction 1      predict_photo_start()
+extract_features            02_content_reconstruction 4      extract_features(model, image, layers)
+match_reconstructions       02_content_reconstruction 1      match_reconstructions()
+gram_matrix                 03_style_reconstruction   1      gram_matrix(F)
+style_layer_loss            03_style_reconstruction   1      style_layer_loss(F, A)
+measure_layer_equality      03_style_reconstruction   1      measure_layer_equality()
+style_loss                  03_style_reconstruction   2      style_loss(features, targets, weights)
+grad_style_layer            03_style_reconstruction   3      grad_style_layer(F, A)
+predict_structure_size      03_style_reconstruction   1      predict_structure_size()
+count_model                 04_texture_synthesis      2      count_model(weight_shapes)
+explain_grey_texture        04_texture_synthesis      1      explain_grey_texture()
+total_loss                  05_style_transfer         1      total_loss(content_terms, style_terms, alpha, beta, ...)
+tv_loss                     05_style_transfer         1      tv_loss(img)
+masked_gram_matrix          06_going_further          1      masked_gram_matrix(F, mask)
+instance_norm               07_speed                  1      instance_norm(x, eps)
+transformer_receptive_field 07_speed                  1      transformer_receptive_field(blocks)
+adain                       07_speed                  1      adain(x, y, eps)
+transformer_parameters      07_speed                  1      transformer_parameters(base, blocks)
+=========================== ========================= ====== ========================================================
 """
 
 from __future__ import annotations
