@@ -135,11 +135,13 @@ def texture_part(weights: str, recipe: str, px: int, steps: int, save: Path | No
     print("targets: HF ratio <= 1.5, colour off <= 20 grey levels")
 
 
-def transfer_part(weights: str, recipe: str, sizes: list[int], steps: int | None, save: Path | None) -> None:
+def transfer_part(
+    weights: str, recipe: str, sizes: list[int], steps: int | None, save: Path | None, pairs=PAIRS
+) -> None:
     print(f"\n### Default transfer, recipe {recipe!r}, steps {steps or 'default'}")
     rows = []
     for px in sizes:
-        for content, style in PAIRS:
+        for content, style in pairs:
             t = time.perf_counter()
             kw = dict(balance_at="noise") if recipe == "before" else {}
             res = nstlib.transfer(content, style, size=px, steps=steps, weights=weights, progress=False, **kw)
@@ -166,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--transfer-steps", type=int, default=None)
     ap.add_argument("--save", type=Path, default=None)
     ap.add_argument("--photos", nargs="+", default=list(PHOTOS), help="content reconstructions of these photos")
+    ap.add_argument("--pairs", nargs="+", default=[f"{c}/{s}" for c, s in PAIRS], help="transfer pairs, photo/style")
     args = ap.parse_args(argv)
     weights = args.weights or os.environ.get("NSTLIB_WEIGHTS")
     if not weights or weights in ("random", "auto"):
@@ -181,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     if "texture" in args.parts:
         texture_part(weights, args.recipe, args.px, args.steps, args.save)
     if "transfer" in args.parts:
-        transfer_part(weights, args.recipe, args.sizes, args.transfer_steps, args.save)
+        pairs = [tuple(p.split("/", 1)) for p in args.pairs]
+        transfer_part(weights, args.recipe, args.sizes, args.transfer_steps, args.save, pairs)
     return 0
 
 

@@ -174,6 +174,38 @@ def test_box_solution_matches_scipy_lbfgsb(line_search, seed):
     np.testing.assert_allclose(x.detach().numpy(), ref.x, atol=1e-6)
 
 
+def test_line_search_gets_going_when_float32_cannot_see_the_first_step():
+    """f(x) = 1e10 + 1e-3 sum (x - 100)^2 in float32 from x = 0 (n = 1000): L-BFGS's first step 1 / |g|_1
+    lowers f by 0.2, far below an ulp of 1e10 (1024), so the first trial's loss equals f exactly (what a
+    512 px transfer from the photo met with the trained VGG-16: the loss frozen for 300 evaluations). The
+    line search must extrapolate instead of zooming towards t = 0; torch.optim.LBFGS gives up at the start."""
+    n, evals = 1000, 30
+
+    def run(make):
+        x = torch.zeros(n, requires_grad=True)
+        opt = make([x])
+        seen: list[float] = []
+
+        def closure():
+            x.grad = None
+            loss = 1e10 + 1e-3 * (x - 100).pow(2).sum()  # float32
+            loss.backward()
+            seen.append(loss.item())
+            return loss
+
+        opt.step(closure)
+        return seen, x.detach()
+
+    excess = 1e-3 * n * 100.0**2  # f(0) - 1e10, worked by hand
+    assert 1e-3 * n * (100 - 200e-3 / (200e-3 * n)) ** 2 > excess - 512  # first trial within half an ulp
+    kw = dict(max_iter=evals, max_eval=evals, line_search_fn="strong_wolfe")
+    torch_seen, _ = run(lambda p: torch.optim.LBFGS(p, **kw))
+    ours_seen, x = run(lambda p: LBFGS(p, **kw))
+    assert min(torch_seen) == torch_seen[0]  # torch never gets off the start
+    assert min(ours_seen) <= 1e10 + 0.1 * excess  # ours removes >= 90 % of the excess
+    assert (x - 100).abs().max() < 35
+
+
 def test_bad_arguments():
     x = torch.zeros(3, requires_grad=True)
     with pytest.raises(ValueError, match="line_search_fn must be None or 'strong_wolfe'"):
