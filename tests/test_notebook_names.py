@@ -13,6 +13,9 @@ student copies in notebooks/), in markdown and in code:
 - a name quoted in markdown (between backticks) that starts with an nstlib module the notebook did
   not import (``explore.plot_feature_maps`` with only ``analysis`` and ``viz`` imported) is reported:
   copied into the notebook it raises a NameError.
+
+README.md and docs/**/*.md get the same check on their ``nstlib.`` names, and every repository path
+they quote (``nstlib/lbfgs.py``, ``benchmarks/bench_box.py``, ``docs/offline.md``, ...) must exist.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ import pytest
 
 import nstlib
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
 PATHS = sorted(p for p in NOTEBOOKS.rglob("[0-9][0-9]_*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 #: a dotted name starting at the package: nstlib.a, nstlib.a.b, ... (not part of a longer word or path)
 NSTLIB_NAME = re.compile(r"(?<![\w./-])nstlib(?:\.[A-Za-z_]\w*)+")
@@ -40,6 +45,8 @@ FROM_IMPORT = re.compile(r"^\s*from\s+(nstlib(?:\.\w+)*)\s+import\s+\(?([^)\n]+)
 #: ``import nstlib.sub as alias``
 IMPORT_AS = re.compile(r"^\s*import\s+(nstlib(?:\.\w+)+)\s+as\s+(\w+)", re.MULTILINE)
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
+#: a repository path quoted in a document: nstlib/..., benchmarks/..., tests/..., docs/..., notebooks/...
+REPO_PATH = re.compile(r"(?<![\w/.-])((?:nstlib|benchmarks|tests|docs|notebooks)/[\w./-]*\w)")
 #: module names of earlier versions, gone or deprecated; quoted without an import they are NameErrors too
 FORMER_MODULES = {"explore", "plot", "optim"}
 
@@ -154,6 +161,41 @@ def bad_names(nb: nbformat.NotebookNode) -> list[str]:
         except (LookupError, ImportError) as exc:
             problems.append(f"cell {index}: `{written}` ({dotted}): {exc}")
     return problems
+
+
+def bad_doc_names(text: str, folder: Path) -> list[str]:
+    """One line per ``nstlib.`` name in a markdown document that does not resolve, and per quoted
+    repository path that exists neither from the repository's root nor from the document's ``folder``
+    (``notebooks/NN_...`` placeholders aside; ``benchmarks/x.func`` counts when ``benchmarks/x.py`` exists)."""
+    problems = []
+    for dotted in sorted(set(NSTLIB_NAME.findall(text))):
+        try:
+            resolve(dotted)
+        except (LookupError, ImportError) as exc:
+            problems.append(f"`{dotted}`: {exc}")
+    for quoted in sorted(set(REPO_PATH.findall(text))):
+        if "NN_" in quoted:
+            continue
+        candidates = [ROOT / quoted, folder / quoted, ROOT / (quoted.rsplit(".", 1)[0] + ".py")]
+        if not any(c.exists() for c in candidates):
+            problems.append(f"{quoted}: no such file or folder")
+    return problems
+
+
+@pytest.mark.parametrize("path", DOCS, ids=[str(p.relative_to(ROOT)) for p in DOCS])
+def test_every_nstlib_name_and_path_in_the_docs_exists(path):
+    problems = bad_doc_names(path.read_text(encoding="utf-8"), path.parent)
+    assert not problems, f"{path.relative_to(ROOT)}: names or paths that do not exist:\n" + "\n".join(problems)
+
+
+def test_the_document_scanner_reports_planted_bad_names():
+    """A stale name and a stale path planted in a small document are reported; current ones pass."""
+    stale = "Use `nstlib.transfer.TEXTURE_LAYERS` (see nstlib/explore.py and benchmarks/no_such_bench.py)."
+    problems = bad_doc_names(stale, ROOT / "docs")
+    assert len(problems) == 3, problems
+    assert "has no attribute 'TEXTURE_LAYERS'" in problems[0]
+    current = "Use `nstlib.defaults.TEXTURE_LAYERS` (nstlib/lbfgs.py, benchmarks/bench_box.py, docs/offline.md)."
+    assert bad_doc_names(current, ROOT / "docs") == []
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[str(p.relative_to(NOTEBOOKS)) for p in PATHS])
