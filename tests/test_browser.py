@@ -6,7 +6,7 @@ status says Done; then it checks that the preview image and the per-layer loss p
 pixels than before. Screenshots of each step are saved for a person to look at (the folder is
 printed; ``$NSTLIB_SCREENSHOTS`` or ``tests/screenshots/``).
 
-The panels' contract (CSS classes set with ``add_class`` in ``nstlib/widgets/panel.py``):
+The panels' contract (CSS classes set with ``add_class`` in ``nstlib/widgets/base.py`` and ``synthesis_panel.py``):
 ``nstlib-layer-weight`` (each layer-weight slider), ``nstlib-run`` (Run button), ``nstlib-preview``
 and ``nstlib-loss-plot`` (``ipywidgets.Image`` with PNG bytes), ``nstlib-status`` (text that says
 "Running" while running and "Done" when finished).

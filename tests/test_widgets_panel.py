@@ -48,12 +48,18 @@ def decode(png: bytes | memoryview) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
-# min_interval=60: only the final redraw (rendering a plot costs ~0.1-0.5 s); the live test lowers it.
+def small_transfer(encoder, **kwargs) -> TransferPanel:
+    """A 32 px transfer panel on two seeded smooth images, 5 steps; ``kwargs`` override or add settings.
+
+    min_interval=60: only the final redraw (rendering a plot costs ~0.1-0.5 s); the live test lowers it.
+    """
+    settings = dict(encoder=encoder, size=32, steps=5, min_interval=60.0) | kwargs
+    return TransferPanel(smooth_image(32, 40, seed=1), smooth_image(32, 32, seed=2), **settings)
+
+
 @pytest.fixture()
 def transfer_panel(encoder) -> TransferPanel:
-    return TransferPanel(
-        smooth_image(32, 40, seed=1), smooth_image(32, 32, seed=2), encoder=encoder, size=32, steps=5, min_interval=60.0
-    )
+    return small_transfer(encoder)
 
 
 @pytest.fixture()
@@ -94,17 +100,7 @@ def test_css_contract(which, layers, transfer_panel, texture_panel):
 
 def test_transfer_settings_follow_the_widgets(encoder):
     """Explicit alpha/beta mode (ratio=...): every widget reaches synthesize's arguments."""
-    p = TransferPanel(
-        smooth_image(32, 40, seed=1),
-        smooth_image(32, 32, seed=2),
-        encoder=encoder,
-        size=32,
-        steps=5,
-        min_interval=60.0,
-        ratio=1e-3,
-        layer_balance=False,
-        tv_weight=0.0,
-    )
+    p = small_transfer(encoder, ratio=1e-3, layer_balance=False, tv_weight=0.0)
     assert p.beta_dropdown.value == "ratio" and p.strength_slider.disabled and not p.ratio_slider.disabled
     assert p.ratio_slider.value == pytest.approx(1e-3) and p.beta == pytest.approx(1e3)  # Gatys' alpha/beta
     assert p.tv_weight == 0.0 and p.pooling_dropdown.value == encoder.pooling == "max"
@@ -243,15 +239,7 @@ def test_run_button_updates_preview_and_plot_live(transfer_panel):
 
 def test_slider_then_run_changes_preview_and_plot(encoder):
     """What the browser test does: move the first layer-weight slider 3 steps, press Run."""
-    p = TransferPanel(
-        smooth_image(32, 40, seed=1),
-        smooth_image(32, 32, seed=2),
-        encoder=encoder,
-        size=32,
-        steps=5,
-        min_interval=60.0,
-        layer_balance=False,
-    )
+    p = small_transfer(encoder, layer_balance=False)
     preview0, plot0 = decode(p.preview.value).astype(float), decode(p.loss_plot.value).astype(float)
     slider = with_class(p, LAYER_WEIGHT_CLASS)[0]
     slider.value = slider.value + 3 * slider.step  # three ArrowRight presses
@@ -424,12 +412,8 @@ def test_live_term_weights_follow_the_strength(encoder, monkeypatch, layer_balan
     from nstlib.synthesis import Objective, balance, balance_layers
     from nstlib.widgets import base
 
-    p = TransferPanel(
-        smooth_image(32, 40, seed=1),
-        smooth_image(32, 32, seed=2),
-        encoder=encoder,
-        size=32,
-        steps=5,
+    p = small_transfer(
+        encoder,
         strength=1.0,
         layer_balance=layer_balance,
         tv_weight=0.0,

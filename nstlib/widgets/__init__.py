@@ -5,8 +5,10 @@ notebooks only construct and display them.
   that the reconstruction widgets and the panels share, and the CSS-class contract.
 - :mod:`nstlib.widgets.receptive`: pick a layer, see its receptive field on an image (notebook 01).
 - :mod:`nstlib.widgets.reconstruct`: content/style reconstruction with layer and steps (notebook 02).
-- :mod:`nstlib.widgets.panel`: ``TransferPanel`` and ``TexturePanel`` with live preview and live
-  per-layer loss curves (notebooks 04 and 05).
+- :mod:`nstlib.widgets.synthesis_panel`: ``SynthesisPanel``, what the two panels share (layer-weight
+  sliders, optimiser, layout, the run through :func:`nstlib.synthesize`).
+- :mod:`nstlib.widgets.panel`: ``TransferPanel`` (notebook 05), and ``TexturePanel`` (notebook 04,
+  from :mod:`nstlib.widgets.texture_panel`), with live preview and live per-layer loss curves.
 - :mod:`nstlib.widgets.blend`: a mix slider between two styles (notebook 06).
 """
 
