@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: machine description, the shared weights file, tables.
+"""Helpers shared by the benchmark scripts: machine description, the shared weights file, tables, and
+:class:`Objective`, one fixed objective of :func:`nstlib.synthesize` run or scored many times.
 
 Benchmarks are scripts, not tests: run them by hand (``python benchmarks/bench_speed.py``); CI
 only runs ``tests/test_benchmarks.py``, which checks the tutorial/nstlib objective mapping.
@@ -14,12 +15,27 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-__all__ = ["machine_info", "print_machine", "weights_file", "table", "median", "timed", "load_pair"]
+if TYPE_CHECKING:
+    from nstlib.synthesis import SynthesisResult
+
+__all__ = [
+    "machine_info",
+    "print_machine",
+    "weights_file",
+    "table",
+    "median",
+    "timed",
+    "load_pair",
+    "Objective",
+    "paper_objective",
+]
 
 ONEDNN_PROBE = "import torch; torch.nn.Conv2d(64, 64, 3, padding=1)(torch.rand(1, 64, 64, 64))"  # a oneDNN conv
 
@@ -125,3 +141,58 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
     lines = [fmt(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     return "\n".join(lines + [fmt(r) for r in cells[1:]])
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective of :func:`nstlib.synthesize` with its targets read once on ``enc``:
+
+    L(x) = sum_l content_layers[l] L_content^l(x) + style_weight * sum_l style_layers[l] E_l(x)  (alpha = 1).
+    """
+
+    enc: Any  # the nstlib.VGG19Features the targets were read on
+    content_layers: Mapping[str, float]
+    style_layers: Mapping[str, float]
+    content_targets: Mapping[str, torch.Tensor]
+    style_targets: Mapping[str, torch.Tensor]
+    style_weight: float = 1.0
+
+    def run(self, init: Any, steps: int, **kwargs: Any) -> SynthesisResult:
+        """``synthesize`` on this objective, no progress bar; ``init="content"`` needs ``content_image=``."""
+        from nstlib.synthesis import synthesize
+
+        return synthesize(
+            self.enc,
+            content_targets=self.content_targets,
+            style_targets=self.style_targets,
+            content_layers=self.content_layers,
+            style_layers=self.style_layers,
+            content_weight=1.0,
+            style_weight=self.style_weight,
+            init=init,
+            steps=steps,
+            progress=False,
+            **kwargs,
+        )
+
+    def score(self, image: torch.Tensor) -> float:
+        """The objective of ``image`` (1, 3, H, W): one evaluation of synthesize, no step taken."""
+        return self.run(image, 1).history[0]["total"]
+
+
+def paper_objective(
+    enc: Any, content: torch.Tensor, style: torch.Tensor, output_size: tuple[int, int] | None = None
+) -> Objective:
+    """Gatys et al. (CVPR 2016)'s configuration: content conv4_2, style conv1_1 ... conv5_1 at w_l = 1/5,
+    alpha 1, beta 1e3; the style targets rescaled to ``output_size`` when given."""
+    from nstlib.experiments import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
+    from nstlib.synthesis import content_targets, style_targets
+
+    return Objective(
+        enc,
+        GATYS_CONTENT_LAYERS,
+        GATYS_STYLE_LAYERS,
+        content_targets(enc, content, list(GATYS_CONTENT_LAYERS)),
+        style_targets(enc, style, list(GATYS_STYLE_LAYERS), output_size=output_size),
+        style_weight=1e3,
+    )

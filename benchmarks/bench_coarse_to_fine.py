@@ -13,28 +13,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
-import nstlib
-from nstlib.experiments import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
-from nstlib.synthesis import content_targets, style_targets, synthesize
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import nstlib  # noqa: E402
+from benchmarks._common import paper_objective  # noqa: E402
 
 
 def score(enc, content, style, image) -> float:
     """The full-size objective of ``image``: one evaluation of synthesize, no step taken."""
-    hw = tuple(content.shape[-2:])
-    res = synthesize(
-        enc,
-        content_targets=content_targets(enc, content, list(GATYS_CONTENT_LAYERS)),
-        style_targets=style_targets(enc, style, list(GATYS_STYLE_LAYERS), output_size=hw),
-        content_layers=GATYS_CONTENT_LAYERS,
-        style_layers=GATYS_STYLE_LAYERS,
-        style_weight=1e3,
-        init=image,
-        steps=1,
-        progress=False,
-    )
-    return res.history[0]["total"]
+    hw = (int(content.shape[-2]), int(content.shape[-1]))
+    return paper_objective(enc, content, style, output_size=hw).score(image)
 
 
 def main() -> None:

@@ -35,37 +35,31 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import tutorial_nst as T  # noqa: E402
-from benchmarks._common import load_pair, median, print_machine, table, weights_file  # noqa: E402
-from nstlib import VGG19Features, content_targets, style_targets, synthesize  # noqa: E402
-from nstlib.experiments import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    Objective,
+    load_pair,
+    median,
+    paper_objective,
+    print_machine,
+    table,
+    weights_file,
+)
+from nstlib import VGG19Features, content_targets, style_targets  # noqa: E402
 from nstlib.speed import native_bf16  # noqa: E402
 from nstlib.vgg import LAYER_NAMES  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- part 1: tutorial
-def nstlib_objective_terms(enc: VGG19Features, content: torch.Tensor, style: torch.Tensor):
-    """(content_layers, style_layers, content targets, style targets) that give the tutorial's objective."""
+def tutorial_objective(enc: VGG19Features, content: torch.Tensor, style: torch.Tensor) -> Objective:
+    """nstlib's objective with the layer weights and targets that give the tutorial's loss."""
     cw, sw = T.nstlib_layer_weights(content)
-    return cw, sw, content_targets(enc, content, list(cw)), style_targets(enc, style, list(sw))
+    return Objective(enc, cw, sw, content_targets(enc, content, list(cw)), style_targets(enc, style, list(sw)))
 
 
 def nstlib_run(enc, content, style, evals: int) -> tuple[float, object]:
     """Wall time (targets + optimisation) and result of nstlib on the tutorial's objective."""
     start = time.perf_counter()
-    cw, sw, ct, st = nstlib_objective_terms(enc, content, style)
-    res = synthesize(
-        enc,
-        content_targets=ct,
-        style_targets=st,
-        content_layers=cw,
-        style_layers=sw,
-        content_weight=1.0,
-        style_weight=1.0,
-        init="content",
-        content_image=content,
-        steps=evals,
-        progress=False,
-    )
+    res = tutorial_objective(enc, content, style).run("content", evals, content_image=content)
     return time.perf_counter() - start, res
 
 
@@ -79,28 +73,15 @@ def tutorial_run(cnn, content, style, num_steps: int) -> tuple[float, T.Tutorial
 def check_objective(weights: Path, cnn, content, style) -> list[list[object]]:
     """nstlib's objective (one evaluation of synthesize, float32) == the tutorial's loss, at three images."""
     enc = VGG19Features(weights=weights, precision="fp32", device="cpu", normalize=False)
-    cw, sw, ct, st = nstlib_objective_terms(enc, content, style)
+    objective = tutorial_objective(enc, content, style)
     rows = []
     for name, img in (("content image", content), ("style image", style), ("50/50 blend", 0.5 * (content + style))):
-        ours = synthesize(
-            enc,
-            content_targets=ct,
-            style_targets=st,
-            content_layers=cw,
-            style_layers=sw,
-            content_weight=1.0,
-            style_weight=1.0,
-            init=img,
-            steps=1,
-            progress=False,
-        )
+        ours = objective.score(img)
         theirs = T.tutorial_loss(cnn, content, style, img)["total"]
-        rel = abs(ours.history[0]["total"] - theirs) / theirs
-        rows.append([name, theirs, ours.history[0]["total"], f"{rel:.1e}"])
+        rel = abs(ours - theirs) / theirs
+        rows.append([name, theirs, ours, f"{rel:.1e}"])
         if rel > 1e-4:
-            raise SystemExit(
-                f"objective mismatch at the {name}: tutorial {theirs} vs nstlib {ours.history[0]['total']}"
-            )
+            raise SystemExit(f"objective mismatch at the {name}: tutorial {theirs} vs nstlib {ours}")
     return rows
 
 
@@ -160,7 +141,7 @@ def closures(enc, cnn, content, style):
         loss = T.STYLE_WEIGHT * sum(s.loss for s in sls) + T.CONTENT_WEIGHT * sum(c.loss for c in cls)
         loss.backward()
 
-    return {"tutorial": tutorial, "nstlib": nstlib_closure(enc, content, *nstlib_objective_terms(enc, content, style))}
+    return {"tutorial": tutorial, "nstlib": nstlib_closure(content, tutorial_objective(enc, content, style))}
 
 
 CATEGORIES = (  # first match wins
@@ -307,19 +288,7 @@ def part_tutorial(args, weights: Path) -> None:
 def paper_run(enc: VGG19Features, content, style, evals: int):
     """nstlib in the paper configuration (alpha 1, beta 1e3, w_l = 1/5) from the content image."""
     start = time.perf_counter()
-    res = synthesize(
-        enc,
-        content_targets=content_targets(enc, content, list(GATYS_CONTENT_LAYERS)),
-        style_targets=style_targets(enc, style, list(GATYS_STYLE_LAYERS)),
-        content_layers=GATYS_CONTENT_LAYERS,
-        style_layers=GATYS_STYLE_LAYERS,
-        content_weight=1.0,
-        style_weight=1e3,
-        init="content",
-        content_image=content,
-        steps=evals,
-        progress=False,
-    )
+    res = paper_objective(enc, content, style).run("content", evals, content_image=content)
     return time.perf_counter() - start, res
 
 
@@ -333,23 +302,7 @@ def part_precision(args, weights: Path) -> None:
     content, style = load_pair(size)
     cnn = T.load_vgg19_features(str(weights))
     encs = {p: VGG19Features(weights=weights, precision=p, device="cpu", normalize=False) for p in ("fp32", "bf16")}
-    fp32 = encs["fp32"]
-    paper_ct = content_targets(fp32, content, list(GATYS_CONTENT_LAYERS))
-    paper_st = style_targets(fp32, style, list(GATYS_STYLE_LAYERS))
-
-    def paper_score(img: torch.Tensor) -> float:  # the paper objective of img, one fp32 evaluation
-        return synthesize(
-            fp32,
-            content_targets=paper_ct,
-            style_targets=paper_st,
-            content_layers=GATYS_CONTENT_LAYERS,
-            style_layers=GATYS_STYLE_LAYERS,
-            content_weight=1.0,
-            style_weight=1e3,
-            init=img,
-            steps=1,
-            progress=False,
-        ).history[0]["total"]
+    paper_score = paper_objective(encs["fp32"], content, style).score  # the paper objective, one fp32 evaluation
 
     rows = []
     for config, run, score in (
@@ -405,13 +358,15 @@ def floor_pass(net: nn.Sequential, dtype: torch.dtype, layout: str, x: torch.Ten
     out.backward(torch.ones_like(out))
 
 
-def nstlib_closure(enc: VGG19Features, content: torch.Tensor, cw: dict, sw: dict, ct: dict, st: dict):
-    """One evaluation of nstlib's loss + gradient (layer weights cw, sw; targets ct, st), no optimiser."""
+def nstlib_closure(content: torch.Tensor, objective: Objective):
+    """One evaluation of nstlib's loss + gradient on ``objective`` from ``content``, no optimiser."""
     from nstlib.losses import content_loss, style_layer_loss
     from nstlib.speed import gram_matrix as fast_gram  # layout-aware: the maps are channels-last on CPUs
 
+    enc, cw, st = objective.enc, objective.content_layers, objective.style_targets
+    sw = {k: objective.style_weight * w for k, w in objective.style_layers.items()}
     layout = torch.channels_last if enc.channels_last else torch.contiguous_format
-    ct = {k: v.contiguous(memory_format=layout) for k, v in ct.items()}  # as synthesize does, once
+    ct = {k: v.contiguous(memory_format=layout) for k, v in objective.content_targets.items()}  # as synthesize, once
     layers = list(dict.fromkeys([*cw, *sw]))
     x = content.clone().requires_grad_(True)
 
@@ -441,11 +396,8 @@ def part_floor(args, weights: Path) -> None:
         clo_t: list[float] = []
         nst_t: list[float] = []
         x = content.clone().requires_grad_(True)
-        ct = content_targets(enc, content, list(GATYS_CONTENT_LAYERS))
-        st = style_targets(enc, style, list(GATYS_STYLE_LAYERS))
-        closure = nstlib_closure(
-            enc, content, GATYS_CONTENT_LAYERS, {k: 1e3 * w for k, w in GATYS_STYLE_LAYERS.items()}, ct, st
-        )
+        paper = paper_objective(enc, content, style)
+        closure = nstlib_closure(content, paper)
         for key, (net, dt) in nets.items():  # warm-up
             floor_pass(net, dt, key[0], x)
         closure()
@@ -465,19 +417,7 @@ def part_floor(args, weights: Path) -> None:
                         closure()
                         clo_t.append(time.perf_counter() - start)
                 else:
-                    res = synthesize(
-                        enc,
-                        content_targets=ct,
-                        style_targets=st,
-                        content_layers=GATYS_CONTENT_LAYERS,
-                        style_layers=GATYS_STYLE_LAYERS,
-                        content_weight=1.0,
-                        style_weight=1e3,
-                        init="content",
-                        content_image=content,
-                        steps=evals + 1,
-                        progress=False,
-                    )
+                    res = paper.run("content", evals + 1, content_image=content)
                     ts = [h["time"] for h in res.history]
                     nst_t += [b - a for a, b in zip(ts, ts[1:])]  # evaluation + L-BFGS step, first one dropped
         best = min(floor_t, key=lambda k: median(floor_t[k]))
