@@ -183,8 +183,9 @@ class Objective:
 def paper_objective(
     enc: Any, content: torch.Tensor, style: torch.Tensor, output_size: tuple[int, int] | None = None
 ) -> Objective:
-    """Gatys et al. (CVPR 2016)'s configuration: content conv4_2, style conv1_1 ... conv5_1 at w_l = 1/5,
-    alpha 1, beta 1e3; the style targets rescaled to ``output_size`` when given."""
+    """Gatys et al. (CVPR 2016)'s configuration as nstlib names it (GATYS_CONTENT_LAYERS / GATYS_STYLE_LAYERS):
+    content relu4_2, style relu1_1 ... relu5_1 at w_l = 1/5, alpha 1, beta 1e3; the style targets
+    rescaled to ``output_size`` when given."""
     from nstlib.experiments import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
     from nstlib.synthesis import content_targets, style_targets
 

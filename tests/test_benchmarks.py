@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from benchmarks import tutorial_nst as T
-from benchmarks._common import Objective
+from benchmarks._common import Objective, paper_objective
 from nstlib import VGG19Features, content_targets, style_targets
 
 from .helpers import smooth_image
@@ -108,3 +108,20 @@ def test_tutorial_loop_makes_whole_lbfgs_steps_of_20(features, images):
     assert res.evaluations == 40  # the first step ends at 20 <= 20, so one more runs
     assert 0.0 <= res.image.min() and res.image.max() <= 1.0
     assert min(res.losses) < res.losses[0]
+
+
+def test_paper_objective_is_the_papers_weighted_sum(weights, images):
+    """bench_speed / bench_coarse_to_fine's paper configuration: content relu4_2 (w 1), style relu1_1 ...
+    relu5_1 (w_l = 1/5; nstlib's rectified Gatys layers), beta = 1e3. Its score is the content-only score
+    plus 1e3 times the style-only score (each an Objective with one side's layers), and from the content
+    image the style part alone."""
+    content, style, mix = images
+    enc = VGG19Features(weights=weights, precision="fp32", device="cpu", normalize=False)
+    paper = paper_objective(enc, content, style)
+    assert dict(paper.content_layers) == {"relu4_2": 1.0} and paper.style_weight == 1e3
+    assert dict(paper.style_layers) == pytest.approx({f"relu{i}_1": 0.2 for i in range(1, 6)})
+    content_only = Objective(enc, paper.content_layers, {}, paper.content_targets, {})
+    style_only = Objective(enc, {}, paper.style_layers, {}, paper.style_targets)
+    assert content_only.score(content) == pytest.approx(0.0, abs=1e-9)  # P^l of the content image itself
+    assert paper.score(content) == pytest.approx(1e3 * style_only.score(content), rel=1e-5)
+    assert paper.score(mix) == pytest.approx(content_only.score(mix) + 1e3 * style_only.score(mix), rel=1e-5)
