@@ -18,7 +18,7 @@ def _layers(text: str) -> dict[str, float]:
     """'conv1_1,conv2_1' (equal weights summing to 1) or 'conv1_1:0.5,conv2_1:0.5'."""
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
-        raise argparse.ArgumentTypeError("give at least one layer name, e.g. conv4_2")
+        raise argparse.ArgumentTypeError("give at least one layer name, e.g. relu4_2")
     out: dict[str, float] = {}
     for item in items:
         name, _, weight = item.partition(":")

@@ -46,7 +46,6 @@ GATYS_STYLE_LAYERS: dict[str, float] = STYLE_LAYERS
 
 Image = Any  # anything load_image accepts: path, built-in name, PIL image, array, tensor
 
-_layer_weights = layer_weights  # the name nstlib.widgets.panel imports
 
 _TEXTURE_NOTE_SHOWN = False
 
@@ -236,7 +235,7 @@ def _reconstruction(
 
 def reconstruct_content(
     image: Image,
-    layer: str = "conv4_2",
+    layer: str = "relu4_2",
     *,
     size: int | tuple[int, int] | None = 256,
     steps: int = 300,

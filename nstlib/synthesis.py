@@ -10,7 +10,7 @@ transfer uses both. Targets (content features P^l and style Gram matrices A^l) a
 without gradients, by :func:`content_targets` and :func:`style_targets`.
 
 This module is the loop (:func:`run_loop`; what it returns, :class:`SynthesisResult`, is in
-:mod:`nstlib.result`) and :func:`synthesize`, which
+:mod:`nstlib.synthesis_result`) and :func:`synthesize`, which
 checks its arguments and picks the start (:mod:`nstlib.inputs`), builds the objective
 (:mod:`nstlib.objective`: the weighted terms, the balance) and runs the loop; the objective's names
 are re-exported here.
@@ -46,7 +46,7 @@ from .objective import (
     size_factor,
     style_targets,
 )
-from .result import SynthesisResult
+from .synthesis_result import SynthesisResult
 from .vgg import layer_shape
 
 __all__ = [

@@ -66,17 +66,17 @@ def test_receptive_field_explorer_rejects_unknown_layers():
 
 def test_content_reconstruction_widget_runs_the_chosen_layer(encoder):
     w = ContentReconstructionWidget(smooth_image(32, 40), size=40, steps=3, encoder=encoder, min_interval=0.0)
-    assert w.layer_dropdown.value == "conv4_2" and w.result is None
+    assert w.layer_dropdown.value == "relu4_2"  # the rectified map, as Gatys' code and w.result is None
     before = w.preview.value
-    w.layer_dropdown.value = "conv2_2"
+    w.layer_dropdown.value = "relu2_2"
     w.steps_slider.value = 4
     w.run_button.click()  # what the student does
     assert w.error is None and w.result is not None
     assert len(w.result.history) == 4
-    assert list(w.result.term_weights) == ["content/conv2_2"]
+    assert list(w.result.term_weights) == ["content/relu2_2"]
     assert tuple(w.result.image.shape) == (1, 3, 32, 40)
     assert w.preview.value != before and w.preview.value[:4] == b"\x89PNG"
-    assert w.status.value.startswith("Done") and "conv2_2" in w.status.value
+    assert w.status.value.startswith("Done") and "relu2_2" in w.status.value
     assert not w.run_button.disabled
 
 

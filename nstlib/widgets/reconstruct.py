@@ -34,8 +34,9 @@ __all__ = [
 ]
 
 #: Gatys et al. 2016, Fig. 1 (top): content reconstructions from these layers.
-CONTENT_RECONSTRUCTION_LAYERS: tuple[str, ...] = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
-#: Gatys et al. 2016, Fig. 1 (bottom): style reconstructions from conv1_1, ..., conv5_1.
+#: The rectified maps (relu), which Gatys' code reads; the paper's text names the conv layers.
+CONTENT_RECONSTRUCTION_LAYERS: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2")
+#: Gatys et al. 2016, Fig. 1 (bottom): style reconstructions from relu1_1, ..., relu5_1.
 STYLE_RECONSTRUCTION_LAYERS: tuple[str, ...] = tuple(GATYS_STYLE_LAYERS)
 
 
@@ -93,7 +94,7 @@ class ContentReconstructionWidget(_ReconstructionWidget):
 
     Args:
         image: anything :func:`nstlib.load_image` accepts (default the cat ``"chelsea"``).
-        layers: the dropdown's choices (default conv1_2 ... conv5_2, as in Gatys et al. 2016 Fig. 1).
+        layers: the dropdown's choices (default relu1_2 ... relu5_2, as in Gatys et al. 2016 Fig. 1).
         layer: the layer selected first.
         size: the image's longer side in px (default ``pick(128, 48)``).
         steps: the slider's first value (default ``pick(100, 10)``).
@@ -110,7 +111,7 @@ class ContentReconstructionWidget(_ReconstructionWidget):
         self,
         image: Any = "chelsea",
         layers: Sequence[str] = CONTENT_RECONSTRUCTION_LAYERS,
-        layer: str = "conv4_2",
+        layer: str = "relu4_2",
         *,
         size: int | None = None,
         steps: int | None = None,
@@ -152,7 +153,7 @@ class StyleReconstructionWidget(_ReconstructionWidget):
 
     Args:
         image: anything :func:`nstlib.load_image` accepts (default ``"brush_strokes"``).
-        layers: one checkbox per layer (default conv1_1 ... conv5_1).
+        layers: one checkbox per layer (default relu1_1 ... relu5_1).
         ticked: the layers ticked first (default: all).
         size, steps, encoder, min_interval: as for :class:`ContentReconstructionWidget`.
 
