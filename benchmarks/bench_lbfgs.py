@@ -42,6 +42,7 @@ from benchmarks import tutorial_nst as T  # noqa: E402
 from benchmarks._common import load_pair, median, print_machine, table, weights_file  # noqa: E402
 from nstlib import VGG19Features, content_targets, make_objective, style_targets  # noqa: E402
 from nstlib.lbfgs import LBFGS  # noqa: E402
+from nstlib.recipes import resize, upsample  # noqa: E402
 from nstlib.speed import native_bf16  # noqa: E402
 
 
@@ -150,7 +151,6 @@ def time_to(target: float, run: Callable[[Callable], object]) -> tuple[float | N
 
 
 def part_target(args, weights: Path) -> None:
-    import nstlib.synthesis as S
     from nstlib import synthesize
 
     content, style = load_pair(args.size)
@@ -159,41 +159,46 @@ def part_target(args, weights: Path) -> None:
     if native_bf16("cpu"):
         encs["bf16"] = VGG19Features(weights=weights, precision="bf16", device="cpu", normalize=False)
 
-    def nstlib_run(prec: str, line_search: str | None, box: str | None):
+    def nstlib_run(prec: str, line_search: str | None, box: str, coarse: int | None = None):
+        """One nstlib run on the tutorial's objective; ``coarse``: first ``args.coarse_evals`` evaluations
+        on the same objective at this longer side (Gatys et al. 2017's coarse-to-fine), upsampled as the start."""
         enc = encs[prec]
-        cw, sw = T.nstlib_layer_weights(content)
+
+        def stage(photo: torch.Tensor, painting: torch.Tensor, start, steps: int, callback=None):
+            cw, sw = T.nstlib_layer_weights(photo)  # the tutorial's mse normalisations at this size
+            hw = tuple(photo.shape[-2:])
+            return synthesize(
+                enc,
+                content_targets=content_targets(enc, photo, list(cw)),
+                style_targets=style_targets(enc, painting, list(sw), output_size=hw),
+                content_layers=cw,
+                style_layers=sw,
+                content_weight=1.0,
+                style_weight=1.0,
+                init=start,
+                content_image=photo,
+                steps=steps,
+                line_search=line_search,
+                progress=False,
+                callback=callback,
+                box=box,
+            )
 
         def run(callback):
-            ct, st = content_targets(enc, content, list(cw)), style_targets(enc, style, list(sw))
-            kw = {} if box is None else {"box": box}
-            loop = S.run_loop
-            S.run_loop = lambda *a, **k: loop(*a, **k, **kw)
-            try:
-                synthesize(
-                    enc,
-                    content_targets=ct,
-                    style_targets=st,
-                    content_layers=cw,
-                    style_layers=sw,
-                    content_weight=1.0,
-                    style_weight=1.0,
-                    init="content",
-                    content_image=content,
-                    steps=args.max_evals,
-                    line_search=line_search,
-                    progress=False,
-                    callback=callback,
-                )
-            finally:
-                S.run_loop = loop
+            start: str | torch.Tensor = "content"
+            if coarse:
+                small = stage(resize(content, coarse), resize(style, coarse), "content", args.coarse_evals)
+                start = upsample(small.image, tuple(content.shape[-2:]))
+            stage(content, style, start, args.max_evals, callback)
 
         return run
 
     levers: dict[str, Callable] = {}
-    for prec in encs:
-        for ls in (None, "strong_wolfe"):
-            for box in ("clamp", "project"):
-                levers[f"nstlib {prec}, line search {ls or 'none'}, box {box}"] = nstlib_run(prec, ls, box)
+    for lever in args.levers:  # precision/line search/box[/coarse size], e.g. bf16/none/project or .../128
+        prec, ls, box, *coarse = lever.split("/")
+        if prec in encs:
+            name = f"nstlib {prec}, line search {ls}, box {box}" + (f", from {coarse[0]} px" if coarse else "")
+            levers[name] = nstlib_run(prec, None if ls == "none" else ls, box, int(coarse[0]) if coarse else None)
     rows: dict[str, list] = {k: [] for k in ["tutorial", *levers]}
     for r in range(args.repeats):
         tut = T.run_style_transfer(cnn, content, style, content.clone(), num_steps=300)
@@ -293,6 +298,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-evals", type=int, default=320, help="nstlib's budget in part target")
     ap.add_argument("--line-search", default="strong_wolfe", choices=["none", "strong_wolfe"])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--coarse-evals", type=int, default=100, help="part target: evaluations of a coarse stage")
+    ap.add_argument(
+        "--levers",
+        nargs="+",
+        default=[
+            *("fp32/none/clamp", "fp32/none/project"),
+            *("bf16/none/clamp", "bf16/none/project", "bf16/strong_wolfe/project", "bf16/strong_wolfe/project/128"),
+        ],
+        help="part target: precision/line search/box of each nstlib run (bf16 runs only where native)",
+    )
     ap.add_argument("--preview-size", type=int, default=256)
     ap.add_argument("--preview-weights", nargs="+", default=["random"])
     ap.add_argument("--weights-seed", type=int, default=0)
