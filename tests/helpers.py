@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import torch
 
 __all__ = [
@@ -183,3 +184,13 @@ class LoopbackServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Imported by a test module, runs it on one thread: tiny problems gain nothing from threads, one thread
+    fixes the float32 summation order, and on a busy machine each parallel region waits."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

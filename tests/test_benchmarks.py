@@ -15,18 +15,9 @@ from benchmarks import tutorial_nst as T
 from benchmarks._common import Objective, paper_objective
 from nstlib import VGG19Features, content_targets, style_targets
 
-from .helpers import smooth_image
+from .helpers import one_thread, smooth_image  # noqa: F401 (one_thread: an autouse fixture)
 
 H, W = 24, 40  # not square: catches H/W mix-ups in the layer-size arithmetic
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny images gain nothing from threads, and on a busy machine each parallel region waits."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,7 @@ from torch.profiler import ProfilerActivity, profile
 from nstlib import VGG19Features, content_targets, make_objective, style_targets
 from nstlib.lbfgs import LBFGS, two_loop
 
-from .helpers import smooth_image
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny problems gain nothing from threads; one thread also fixes the float32 summation order."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from .helpers import one_thread, smooth_image  # noqa: F401 (one_thread: an autouse fixture)
 
 
 def quadratic(n: int, seed: int, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
