@@ -39,7 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import tutorial_nst as T  # noqa: E402
-from benchmarks._common import load_pair, median, print_machine, table, weights_file  # noqa: E402
+from benchmarks._common import Objective, load_pair, median, print_machine, table, weights_file  # noqa: E402
 from nstlib import VGG19Features, content_targets, make_objective, style_targets  # noqa: E402
 from nstlib.lbfgs import LBFGS  # noqa: E402
 from nstlib.recipes import resize, upsample  # noqa: E402
@@ -151,8 +151,6 @@ def time_to(target: float, run: Callable[[Callable], object]) -> tuple[float | N
 
 
 def part_target(args, weights: Path) -> None:
-    from nstlib import synthesize
-
     content, style = load_pair(args.size)
     cnn = T.load_vgg19_features(str(weights))
     encs = {"fp32": VGG19Features(weights=weights, precision="fp32", device="cpu", normalize=False)}
@@ -166,22 +164,10 @@ def part_target(args, weights: Path) -> None:
 
         def stage(photo: torch.Tensor, painting: torch.Tensor, start, steps: int, callback=None):
             cw, sw = T.nstlib_layer_weights(photo)  # the tutorial's mse normalisations at this size
-            hw = tuple(photo.shape[-2:])
-            return synthesize(
-                enc,
-                content_targets=content_targets(enc, photo, list(cw)),
-                style_targets=style_targets(enc, painting, list(sw), output_size=hw),
-                content_layers=cw,
-                style_layers=sw,
-                content_weight=1.0,
-                style_weight=1.0,
-                init=start,
-                content_image=photo,
-                steps=steps,
-                line_search=line_search,
-                progress=False,
-                callback=callback,
-                box=box,
+            ct = content_targets(enc, photo, list(cw))
+            st = style_targets(enc, painting, list(sw), output_size=tuple(photo.shape[-2:]))
+            return Objective(enc, cw, sw, ct, st).run(
+                start, steps, content_image=photo, line_search=line_search, callback=callback, box=box
             )
 
         def run(callback):
