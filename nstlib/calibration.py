@@ -65,7 +65,7 @@ CALIBRATION_IMAGES: tuple[str, ...] = (
     "gravel",
 )
 CALIBRATION_SIZE = 224
-_RECIPE = "gatys-mean-activation-v2"  # part of the cache key: change it when the recipe changes
+_RECIPE = "gatys-mean-activation-v3-ceil"  # part of the cache key: change it when the recipe (or pooling) changes
 
 
 class DeadFiltersWarning(UserWarning):

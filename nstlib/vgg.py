@@ -10,8 +10,15 @@ Every layer of ``torchvision.models.vgg19().features`` gets the name the papers 
 ``convX_Y`` is the convolution's output *before* its ReLU, ``reluX_Y`` the same map after it.
 ImageNet mean/std normalisation is the first step inside :class:`VGG19Features`, so callers pass
 plain ``[0, 1]`` RGB images. One forward pass returns every requested layer and stops after the
-deepest one. Convolutions keep a map's size (3x3, padding 1); each pooling halves it
-(:func:`layer_shape`).
+deepest one. Convolutions keep a map's size (3x3, padding 1); each pooling halves it, rounding
+up as Caffe does (:func:`layer_shape`).
+
+Pooling rounds up (``ceil_mode=True``): the VGG networks were trained in Caffe, whose pooling keeps
+the last row and column of an odd-sized map in a partial window, and Gatys et al. ran them there.
+torchvision's VGG rounds down and drops them, so on an image whose sides are not a multiple of 16
+its last rows and columns never reach relu5_1; a transfer then paints them with the shallow layers'
+pull alone (a bright strip along the edge). On sides that are multiples of 32 both give the same
+maps, to the bit.
 
 Weights (argument ``weights`` or ``$NSTLIB_WEIGHTS``; details in :mod:`nstlib.weights`):
 ``"imagenet"`` (torchvision's, downloaded once), ``"imagenet-vgg16"`` (torchvision's VGG-16), a
@@ -100,13 +107,14 @@ def pool_count(layer: str) -> int:
 def layer_shape(layer: str, height: int, width: int) -> tuple[int, int]:
     """Spatial size (H_l, W_l) of ``layer``'s feature map for an input of ``height`` x ``width``.
 
-    Convolutions keep the size (3x3, padding 1); each 2x2 pooling halves it, rounding down.
+    Convolutions keep the size (3x3, padding 1); each 2x2 pooling halves it, rounding up (Caffe's
+    ``ceil`` mode: a partial window covers the last row or column of an odd-sized map).
 
-    >>> layer_shape("conv4_2", 256, 200)
-    (32, 25)
+    >>> layer_shape("conv4_2", 256, 200), layer_shape("conv4_2", 128, 85)
+    ((32, 25), (16, 11))
     """
     for _ in range(pool_count(layer)):
-        height, width = height // 2, width // 2
+        height, width = -(-height // 2), -(-width // 2)  # ceil(h / 2)
     return height, width
 
 
@@ -117,7 +125,9 @@ def _build(pooling: str, arch: str = "vgg19") -> nn.Sequential:
     names = iter(vgg_layer_names(arch))
     for v in VGG_CONFIGS[arch]:
         if v == "M":
-            pool = nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2)
+            # ceil_mode: Caffe's rounding, so every pixel reaches every layer (module docstring);
+            # an average over a partial window divides by the pixels it covers
+            pool = nn.MaxPool2d(2, 2, ceil_mode=True) if pooling == "max" else nn.AvgPool2d(2, 2, ceil_mode=True)
             layers[next(names)] = pool
         else:
             layers[next(names)] = nn.Conv2d(in_ch, int(v), kernel_size=3, padding=1)
@@ -134,7 +144,7 @@ class VGG19Features(nn.Module):
             to a torchvision VGG-19 or VGG-16 state dict. The architecture follows the weights
             (:attr:`arch`): 13 convolutions make a VGG-16.
         pooling: ``"max"`` (torchvision) or ``"avg"`` (Gatys et al. 2016 report that average
-            pooling gives slightly more appealing results).
+            pooling gives slightly more appealing results); either rounds odd sizes up, as Caffe.
         precision: ``"auto"`` runs the backward pass of the convolutions in bfloat16 on CPUs
             with native bf16 (AMX / AVX512-BF16) and everything in float32 elsewhere; ``"fp32"`` or
             ``"bf16"`` force it. The forward pass, and so every feature map and loss value, is always

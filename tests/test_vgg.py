@@ -41,11 +41,11 @@ def test_layer_names_follow_gatys():
 
 @pytest.mark.parametrize("pooling", ["max", "avg"])
 def test_every_layer_matches_torchvision(tv_state_path, pooling):
-    feats = torchvision_vgg19_features(tv_state_path)
+    feats = _caffe_rounding(torchvision_vgg19_features(tv_state_path))  # 48 px: pool5 has a partial window
     if pooling == "avg":
         for i, layer in enumerate(feats):
             if isinstance(layer, torch.nn.MaxPool2d):
-                feats[i] = torch.nn.AvgPool2d(2, 2)
+                feats[i] = torch.nn.AvgPool2d(2, 2, ceil_mode=True)
     enc = VGG19Features(weights=tv_state_path, pooling=pooling, precision="fp32", device="cpu", normalize=False)
     x = smooth_image(64, 48)
     with torch.no_grad():
@@ -55,6 +55,29 @@ def test_every_layer_matches_torchvision(tv_state_path, pooling):
         assert got[name].shape == ref.shape, name
         torch.testing.assert_close(got[name], ref, rtol=1e-4, atol=1e-4, msg=name)
     assert got["conv1_1"].min() < 0 <= got["relu1_1"].min()  # convX_Y is taken before its ReLU
+
+
+def _edge_reach(features, layer=None) -> float:
+    """How hard an 85 x 128 image's last 3 rows move the deepest layer, over its first 3 rows (both
+    are next to the zero padding, so a network that treats the two edges alike gives about 1)."""
+    torch.manual_seed(0)
+    x = smooth_image(85, 128).requires_grad_(True)
+    out = features(x) if layer is None else features(x, [layer])[layer]
+    out.square().sum().backward()
+    reach = x.grad.abs().sum(dim=(0, 1, 3))  # (H,): summed over channels and columns
+    return float(reach[-3:].sum() / reach[:3].sum())
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_the_bottom_rows_reach_the_deepest_layers(pooling):
+    """85 is not a multiple of 16: rounding down (torchvision) drops the last rows of pool1-pool4's
+    windows, so they move relu5_1 about half as hard as the top rows and a transfer paints them with
+    the shallow layers alone (a strip along the bottom edge). Caffe's rounding up keeps them."""
+    enc = VGG19Features(weights="random", pooling=pooling, precision="fp32", device="cpu")
+    assert _edge_reach(enc, "relu5_1") > 1.0
+    torch.manual_seed(0)
+    rounded_down = torchvision.models.vgg19().features[:30].eval()  # up to relu5_1
+    assert _edge_reach(rounded_down) < 0.8  # 0.48-0.72 over four seeds; Caffe rounding 1.4-2.0
 
 
 def test_forward_is_truncated_after_deepest_layer(encoder):
@@ -95,10 +118,19 @@ def test_image_too_small_names_minimum(encoder):
         encoder(torch.rand(1, 3, 1, 1), ["pool5"])
 
 
-@pytest.mark.parametrize("size", [(37, 64), (64, 37), (224, 200)])
+def _caffe_rounding(features: torch.nn.Sequential) -> torch.nn.Sequential:
+    """torchvision's VGG layers with Caffe's pooling (odd sizes round up), the encoder's geometry."""
+    for m in features:
+        if isinstance(m, torch.nn.MaxPool2d):
+            m.ceil_mode = True
+    return features
+
+
+@pytest.mark.parametrize("size", [(37, 64), (64, 37), (224, 200), (85, 128)])
 def test_layer_shape_matches_torchvision_maps(size):
-    """layer_shape / pool_count / min_size against the map sizes torchvision's own layers produce."""
-    feats = torchvision.models.vgg19().features.eval()
+    """layer_shape / pool_count / min_size against the map sizes torchvision's own layers produce
+    (with Caffe's rounding, as the encoder pools)."""
+    feats = _caffe_rounding(torchvision.models.vgg19().features.eval())
     h = torch.zeros(1, 3, *size)
     with torch.no_grad():
         for name, layer in zip(LAYER_NAMES, feats):
