@@ -16,9 +16,10 @@ up as Caffe does (:func:`layer_shape`).
 Pooling rounds up (``ceil_mode=True``): the VGG networks were trained in Caffe, whose pooling keeps
 the last row and column of an odd-sized map in a partial window, and Gatys et al. ran them there.
 torchvision's VGG rounds down and drops them, so on an image whose sides are not a multiple of 16
-its last rows and columns never reach relu5_1; a transfer then paints them with the shallow layers'
-pull alone (a bright strip along the edge). On sides that are multiples of 32 both give the same
-maps, to the bit.
+its last rows and columns reach the deep layers only through the kernels' edges (on an 85 x 128
+image they move relu5_1 about half as hard as the first rows), and a transfer paints them mostly
+with the shallow layers' pull (a bright strip along the edge). On sides that are multiples of 32
+both give the same maps, to the bit.
 
 Weights (argument ``weights`` or ``$NSTLIB_WEIGHTS``; details in :mod:`nstlib.weights`):
 ``"imagenet"`` (torchvision's, downloaded once), ``"imagenet-vgg16"`` (torchvision's VGG-16), a

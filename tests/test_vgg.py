@@ -39,6 +39,14 @@ def test_layer_names_follow_gatys():
     assert len(vgg_layer_names("vgg16")) == len(torchvision.models.vgg16().features)
 
 
+def _caffe_rounding(features: torch.nn.Sequential) -> torch.nn.Sequential:
+    """torchvision's VGG layers with Caffe's pooling (odd sizes round up), the encoder's geometry."""
+    for m in features:
+        if isinstance(m, torch.nn.MaxPool2d):
+            m.ceil_mode = True
+    return features
+
+
 @pytest.mark.parametrize("pooling", ["max", "avg"])
 def test_every_layer_matches_torchvision(tv_state_path, pooling):
     feats = _caffe_rounding(torchvision_vgg19_features(tv_state_path))  # 48 px: pool5 has a partial window
@@ -116,14 +124,6 @@ def test_image_too_small_names_minimum(encoder):
         encoder(torch.rand(1, 3, 8, 8), ["conv5_1"])
     with pytest.raises(ValueError, match="needs at least 32x32"):
         encoder(torch.rand(1, 3, 1, 1), ["pool5"])
-
-
-def _caffe_rounding(features: torch.nn.Sequential) -> torch.nn.Sequential:
-    """torchvision's VGG layers with Caffe's pooling (odd sizes round up), the encoder's geometry."""
-    for m in features:
-        if isinstance(m, torch.nn.MaxPool2d):
-            m.ceil_mode = True
-    return features
 
 
 @pytest.mark.parametrize("size", [(37, 64), (64, 37), (224, 200), (85, 128)])
