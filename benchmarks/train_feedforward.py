@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         photo = load_image(ff.HELD_OUT, size=256)
         save_image(torch.cat([photo, ff.stylize(model, photo)], -1), args.out.with_suffix(".preview.png"))
     assert model is not None
-    command = "nice -n 19 python " + " ".join(shlex.quote(a) for a in sys.argv)
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)  # as run (a nice prefix is not seen here)
     info = dict(
         style=args.style, loss_network=f"{enc.arch} (trained VGG-16 file {Path(args.weights).name})",
         size=args.size, batch=args.batch, style_weight=args.style_weight, tv_weight=args.tv_weight, lr=args.lr,
