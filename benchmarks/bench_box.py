@@ -49,7 +49,7 @@ def box_loop(box: str, out: dict) -> Iterator[None]:
     original = S.run_loop
 
     def loop(objective, x0, **kwargs):
-        res = original(objective, x0, box=box, **kwargs)
+        res = original(objective, x0, **{**kwargs, "box": box})  # synthesize passes its own box: override it
         with torch.no_grad():
             total, _ = objective(res.image.to(x0.device))
         out.update(final_loss=float(total), result=res)

@@ -116,3 +116,14 @@ def test_paper_objective_is_the_papers_weighted_sum(weights, images):
     assert content_only.score(content) == pytest.approx(0.0, abs=1e-9)  # P^l of the content image itself
     assert paper.score(content) == pytest.approx(1e3 * style_only.score(content), rel=1e-5)
     assert paper.score(mix) == pytest.approx(content_only.score(mix) + 1e3 * style_only.score(mix), rel=1e-5)
+
+
+def test_bench_box_runs_each_box_it_names():
+    """bench_box routes synthesize's loop through run_loop(box=...) even though synthesize passes a box
+    of its own: the clamp row reports the pixels its clamp moved, the projected row has no clamp."""
+    from benchmarks import bench_box
+
+    clamp = bench_box.run("content", "random", "clamp", 32, 4)
+    project = bench_box.run("content", "random", "project", 32, 4)
+    assert clamp[:2] == ["content", "clamp"] and project[:2] == ["content", "project"]
+    assert clamp[4].endswith("%") and project[4] == ""
