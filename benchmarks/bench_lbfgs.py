@@ -10,8 +10,11 @@ both (the loop torch's L-BFGS ran in), plus nstlib's L-BFGS with the box in the 
 Part ``target``: the tutorial's own run (``run_style_transfer``: 320 evaluations, from the photo)
 gives the lowest loss L* it ever reaches and the wall time it takes to get there (model and targets
 included). nstlib's ``synthesize`` on the same objective then runs until its loss is <= L*: the wall
-time from the call to that evaluation, per lever (nstlib's loop with torch's L-BFGS as before vs
-nstlib's L-BFGS; float32 vs bf16 backward where bf16 is native; the line search). Interleaved.
+time from the call to that evaluation, per lever: float32 vs bf16 backward where bf16 is native; the
+line search; the box; L-BFGS's history; coarse stages first (Gatys et al. 2017's coarse-to-fine, one
+or several sizes); the start (the photo, or the photo recoloured to the painting's colour statistics;
+the photo's own fine detail added to each upsampled coarse result). Interleaved. The evaluations
+counted are the full-size ones; the coarse stages' time is in the wall time.
 
 Part ``preview``: a fresh Python process runs ``import nstlib`` and the notebook-05 transfer
 (``nstlib.transfer("chelsea", "brush_strokes")``, 256 px) until its first callback. "cold": an empty
@@ -20,6 +23,8 @@ calibration and first evaluation are timed inside the process.
 
     python benchmarks/bench_lbfgs.py                                  # all parts, 256 px
     python benchmarks/bench_lbfgs.py --parts optimiser --size 64 --evals 20 --repeats 1   # smoke run
+    python benchmarks/bench_lbfgs.py --parts target --weights <VGG-16 file> --repeats 2 \
+        --levers bf16/strong_wolfe/project bf16/none/project/h100/64+128   # the library's loop, the fastest lever
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -40,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import tutorial_nst as T  # noqa: E402
 from benchmarks._common import Objective, load_pair, median, print_machine, table, weights_file  # noqa: E402
-from nstlib import VGG19Features, content_targets, make_objective, style_targets  # noqa: E402
+from nstlib import VGG19Features, content_targets, make_objective, save_image, style_targets  # noqa: E402
+from nstlib.control import match_color  # noqa: E402
 from nstlib.lbfgs import LBFGS  # noqa: E402
 from nstlib.recipes import resize, upsample  # noqa: E402
 from nstlib.speed import native_bf16  # noqa: E402
@@ -134,8 +140,11 @@ def part_optimiser(args, enc: VGG19Features) -> None:
 
 
 # ----------------------------------------------------------------------------- part: target
-def time_to(target: float, run: Callable[[Callable], object]) -> tuple[float | None, int, float]:
-    """(seconds from the call to the first evaluation with loss <= target or None, evaluations, lowest)."""
+def time_to(
+    target: float, run: Callable[[Callable], object], save: Path | None = None
+) -> tuple[float | None, int, float]:
+    """(seconds from the call to the first evaluation with loss <= target or None, evaluations, lowest);
+    ``save``: write the image of that evaluation there (PNG)."""
     start = time.perf_counter()
     hit: list[float] = []
     seen: list[float] = []
@@ -144,6 +153,8 @@ def time_to(target: float, run: Callable[[Callable], object]) -> tuple[float | N
         seen.append(terms["total"])
         if terms["total"] <= target and not hit:
             hit.append(time.perf_counter() - start)
+            if save is not None:
+                save_image(image, save)
             raise KeyboardInterrupt  # synthesize stops cleanly and returns
 
     run(callback)
@@ -157,9 +168,23 @@ def part_target(args, weights: Path) -> None:
     if native_bf16("cpu"):
         encs["bf16"] = VGG19Features(weights=weights, precision="bf16", device="cpu", normalize=False)
 
-    def nstlib_run(prec: str, line_search: str | None, box: str, coarse: int | None = None):
+    def nstlib_run(
+        prec: str,
+        line_search: str | None,
+        box: str,
+        coarse: Sequence[int] = (),
+        history: int = 20,
+        colour: bool = False,
+        detail: bool = False,
+    ):
         """One nstlib run on the tutorial's objective; ``coarse``: first ``args.coarse_evals`` evaluations
-        on the same objective at this longer side (Gatys et al. 2017's coarse-to-fine), upsampled as the start."""
+        on the same objective at each of these longer sides in turn (Gatys et al. 2017's coarse-to-fine; each
+        result upsampled as the next stage's start);
+        ``history``: L-BFGS's stored pairs (nstlib's default 20, the tutorial's 100); ``colour``: start from
+        the photo recoloured to the painting's mean colour and colour covariance (``nstlib.control.match_color``)
+        instead of the photo itself; ``detail``: add the photo's own fine detail to each upsampled coarse
+        result (photo - upsample(photo at the coarse size), a Laplacian-pyramid level), so the next stage does
+        not begin blurred."""
         enc = encs[prec]
 
         def stage(photo: torch.Tensor, painting: torch.Tensor, start, steps: int, callback=None):
@@ -167,33 +192,51 @@ def part_target(args, weights: Path) -> None:
             ct = content_targets(enc, photo, list(cw))
             st = style_targets(enc, painting, list(sw), output_size=tuple(photo.shape[-2:]))
             return Objective(enc, cw, sw, ct, st).run(
-                start, steps, content_image=photo, line_search=line_search, callback=callback, box=box
-            )
+                start, steps, content_image=photo, line_search=line_search, callback=callback, box=box,
+                history_size=history,
+            )  # fmt: skip
 
         def run(callback):
-            start: str | torch.Tensor = "content"
+            start = match_color(content, style) if colour else content  # (1, 3, H, W)
+            for i, px in enumerate(coarse):
+                photo = resize(content, px)
+                first = upsample(start, tuple(photo.shape[-2:])) if i else resize(start, px)
+                if i and detail:
+                    first = (first + photo - upsample(resize(content, coarse[i - 1]), photo.shape[-2:])).clamp(0, 1)
+                start = stage(photo, resize(style, px), first, args.coarse_evals).image
             if coarse:
-                small = stage(resize(content, coarse), resize(style, coarse), "content", args.coarse_evals)
-                start = upsample(small.image, tuple(content.shape[-2:]))
+                start = upsample(start, tuple(content.shape[-2:]))
+                if detail:  # the photo's fine detail that the coarse stage could not hold
+                    start = (start + content - upsample(resize(content, coarse[-1]), start.shape[-2:])).clamp(0, 1)
             stage(content, style, start, args.max_evals, callback)
 
         return run
 
     levers: dict[str, Callable] = {}
-    for lever in args.levers:  # precision/line search/box[/coarse size], e.g. bf16/none/project or .../128
-        prec, ls, box, *coarse = lever.split("/")
+    # each lever: precision/line search/box[/coarse px[+px]][/hN][/colour][/detail], e.g. bf16/none/project/64+128/h100
+    for lever in args.levers:
+        prec, ls, box, *rest = lever.split("/")
+        history = next((int(r[1:]) for r in rest if r.startswith("h")), 20)
+        coarse = next(([int(px) for px in r.split("+")] for r in rest if r[0].isdigit()), [])
+        colour, detail = "colour" in rest, "detail" in rest
         if prec in encs:
-            name = f"nstlib {prec}, line search {ls}, box {box}" + (f", from {coarse[0]} px" if coarse else "")
-            levers[name] = nstlib_run(prec, None if ls == "none" else ls, box, int(coarse[0]) if coarse else None)
+            name = f"nstlib {prec}, line search {ls}, box {box}, history {history}"
+            name += f", from {' then '.join(map(str, coarse))} px" if coarse else ""
+            name += (", recoloured start" if colour else "") + (", photo's detail added" if detail else "")
+            levers[name] = nstlib_run(prec, None if ls == "none" else ls, box, coarse, history, colour, detail)
     rows: dict[str, list] = {k: [] for k in ["tutorial", *levers]}
     for r in range(args.repeats):
         tut = T.run_style_transfer(cnn, content, style, content.clone(), num_steps=300)
+        if args.save_dir:  # lever<i>.png: the i-th lever of --levers
+            Path(args.save_dir).mkdir(parents=True, exist_ok=True)
+            save_image(tut.image, Path(args.save_dir) / "tutorial.png")
         best = min(range(len(tut.losses)), key=tut.losses.__getitem__)
         target, t_tut = tut.losses[best], tut.times[best]
         rows["tutorial"].append((t_tut, best + 1, target))
         print(f"  tutorial: lowest loss {target:.5g} at evaluation {best + 1}, {t_tut:.1f} s", flush=True)
         for name in levers if r % 2 == 0 else list(reversed(levers)):
-            secs, n, low = time_to(target, levers[name])
+            png = Path(args.save_dir) / f"lever{list(levers).index(name) + 1}.png" if args.save_dir else None
+            secs, n, low = time_to(target, levers[name], png)
             rows[name].append((secs, n, low))
             print(f"  {name}: {'not reached' if secs is None else f'{secs:.1f} s'}, {n} evaluations", flush=True)
     t_ref = median([t for t, _, _ in rows["tutorial"]])
@@ -292,7 +335,11 @@ def main(argv: list[str] | None = None) -> int:
             *("fp32/none/clamp", "fp32/none/project"),
             *("bf16/none/clamp", "bf16/none/project", "bf16/strong_wolfe/project", "bf16/strong_wolfe/project/128"),
         ],
-        help="part target: precision/line search/box of each nstlib run (bf16 runs only where native)",
+        help="part target: precision/line search/box[/coarse px[+px...]][/hN history][/colour start][/detail] of each"
+        " nstlib run (bf16 runs only where native)",
+    )
+    ap.add_argument(
+        "--save-dir", default=None, help="part target: save the tutorial's last image and each lever's at L*"
     )
     ap.add_argument("--preview-size", type=int, default=256)
     ap.add_argument("--preview-weights", nargs="+", default=["random"])

@@ -18,7 +18,8 @@ are re-exported here.
 Speed on CPUs (see ``benchmarks/``): the encoder runs the backward pass of its convolutions in
 bfloat16 where the hardware has native bf16 (the forward pass stays float32); Gram matrices and loss
 sums stay in float32 on copy-free 2-D views of the feature maps; L-BFGS keeps a history of 20
-(instead of 100) at the same convergence.
+(torch keeps 100: on the default transfer that ends within 1.3 % of 20 and takes longer;
+``history_size`` changes it, see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ RESTART_BACKSTOP = 50
 #: How run_loop keeps the pixels in [0, 1] with L-BFGS (chosen by benchmarks/bench_box.py), and the choices.
 BOX = "project"
 BOXES = ("project", "clamp", "sigmoid", "end")
+#: L-BFGS's stored curvature pairs (torch.optim.LBFGS keeps 100; see :func:`run_loop`).
+HISTORY = 20
 #: box="sigmoid": the start image is kept this far inside (0, 1) so that z = logit(image) is finite.
 SIGMOID_EPS = 1e-3
 
@@ -135,6 +138,7 @@ def synthesize(
     on_start: Callable[[dict[str, float]], Any] | None = None,
     balance_at: str = "noise",
     box: str = BOX,
+    history_size: int = HISTORY,
 ) -> SynthesisResult:
     """Optimise an image's pixels to match content and style targets (Gatys et al. 2016).
 
@@ -178,6 +182,7 @@ def synthesize(
         box: how L-BFGS keeps the pixels in [0, 1]: ``"project"`` (inside the optimiser, the
             default) or ``"clamp"`` (before every evaluation, as notebook 02's ``run_lbfgs``); see
             :func:`run_loop`.
+        history_size: L-BFGS's stored curvature pairs (default 20; torch.optim.LBFGS keeps 100).
 
     Returns:
         :class:`SynthesisResult` with the best image, the per-term history and the term weights
@@ -221,6 +226,7 @@ def synthesize(
         progress=progress,
         callback=callback,
         box=box,
+        history_size=history_size,
     )
     result.info.update(
         objective.info,
@@ -244,14 +250,15 @@ def run_loop(
     progress: bool = False,
     callback: Callback | None = None,
     box: str = BOX,
+    history_size: int = HISTORY,
 ) -> SynthesisResult:
     """The one optimisation loop: minimise ``objective(x)`` over the pixels of ``x``, kept in [0, 1].
 
     Counts loss evaluations (``steps`` of them, for L-BFGS and Adam alike), keeps the image with the
     lowest loss seen (not the last one), records every term, and stops cleanly on Ctrl-C or a
-    NaN/inf loss. L-BFGS is :class:`nstlib.lbfgs.LBFGS` (history 20; ``line_search`` None or
-    "strong_wolfe"). The loss values are read once per evaluation, together with the numbers the
-    line search needs: one host transfer per evaluation on a GPU, and no other.
+    NaN/inf loss. L-BFGS is :class:`nstlib.lbfgs.LBFGS` (``history_size`` pairs, default 20;
+    ``line_search`` None or "strong_wolfe"). The loss values are read once per evaluation, together
+    with the numbers the line search needs: one host transfer per evaluation on a GPU, and no other.
 
     ``box`` says how the pixels stay in [0, 1] with L-BFGS (Adam always clamps after each step):
     ``"project"`` (default) L-BFGS keeps them inside itself (projected L-BFGS); ``"clamp"`` clamps the
@@ -338,7 +345,7 @@ def run_loop(
                     lr=1.0 if lr is None else lr,
                     max_iter=steps,
                     max_eval=steps,
-                    history_size=20,
+                    history_size=history_size,
                     line_search_fn=line_search,
                     bounds=(0.0, 1.0) if box == "project" else None,
                     read=read,

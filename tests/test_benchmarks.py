@@ -127,3 +127,28 @@ def test_bench_box_runs_each_box_it_names():
     project = bench_box.run("content", "random", "project", 32, 4)
     assert clamp[:2] == ["content", "clamp"] and project[:2] == ["content", "project"]
     assert clamp[4].endswith("%") and project[4] == ""
+
+
+def test_bench_lbfgs_levers_reach_the_loop(weights, monkeypatch, capsys):
+    """A part-target lever "fp32/none/project/32+48/h7" runs synthesize at 32 px, then 48 px (2
+    evaluations each), then at the full size, every stage with L-BFGS history 7, no line search and
+    the projected box; the table names the lever."""
+    import nstlib.synthesis
+    from benchmarks import bench_lbfgs
+
+    calls: list[tuple] = []
+    real = nstlib.synthesis.synthesize
+
+    def recording(enc, **kw):
+        init = kw["init"]
+        calls.append(
+            (max(kw["content_image"].shape[-2:]), kw["steps"], kw["history_size"], kw["line_search"], kw["box"])
+        )
+        assert not isinstance(init, torch.Tensor) or init.shape == kw["content_image"].shape
+        return real(enc, **kw)
+
+    monkeypatch.setattr(nstlib.synthesis, "synthesize", recording)
+    args = "--parts target --size 64 --repeats 1 --max-evals 3 --coarse-evals 2 --levers fp32/none/project/32+48/h7"
+    bench_lbfgs.main([*args.split(), "--weights", str(weights)])
+    assert calls == [(32, 2, 7, None, "project"), (48, 2, 7, None, "project"), (64, 3, 7, None, "project")]
+    assert "nstlib fp32, line search none, box project, history 7, from 32 then 48 px" in capsys.readouterr().out

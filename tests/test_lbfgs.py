@@ -248,3 +248,34 @@ def test_run_loop_reads_the_host_once_per_evaluation(small_objective, line_searc
     dense = (counts[60][0] - counts[30][0]) / 30
     reads = (counts[60][1] - counts[30][1]) / 30
     assert dense + reads <= 1.0, f"{dense:.2f} _local_scalar_dense + {reads:.2f} tolist per evaluation"
+
+
+@pytest.mark.parametrize("history", [2, 20])
+def test_run_loop_keeps_the_history_it_is_given(history):
+    """run_loop(history_size=m) evaluates the points torch.optim.LBFGS(history_size=m) does, on an
+    ill-conditioned quadratic (eigenvalues 0.01 ... 1) over a (1, 3, 4, 4) image, unbounded (box "end").
+    History 2 and 20 visit points up to 0.04 apart, so a loop that ignored the argument fails."""
+    from nstlib.synthesis import run_loop
+
+    g = torch.Generator().manual_seed(5)
+    Q, _ = torch.linalg.qr(torch.randn(48, 48, dtype=torch.float64, generator=g))
+    A = (Q @ torch.diag(torch.logspace(-2, 0, 48, dtype=torch.float64)) @ Q.T).float()
+    b = A @ (0.4 + 0.2 * torch.rand(48, generator=g))  # the minimum x* = A^-1 b inside the box
+
+    def f(x):
+        v = x.reshape(-1)
+        return 0.5 * v @ A @ v - b @ v
+
+    start = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    seen: list[torch.Tensor] = []
+    run_loop(
+        lambda x: (f(x), {}), start, steps=30, history_size=history, box="end",
+        callback=lambda step, image, terms: seen.append(image.detach().clone()),
+    )  # fmt: skip
+    kw = dict(max_iter=30, max_eval=30)
+    theirs = iterates(torch_lbfgs(history_size=history, **kw), f, start, calls=1)
+    other = iterates(torch_lbfgs(history_size=22 - history, **kw), f, start, calls=1)
+    assert len(seen) == len(theirs) == 30
+    assert max(float((a - c).abs().max()) for a, c in zip(theirs, other)) > 0.01
+    for a, mine in zip(theirs, seen):
+        torch.testing.assert_close(mine, a, rtol=1e-5, atol=1e-5)
