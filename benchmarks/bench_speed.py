@@ -348,8 +348,8 @@ def floor_network(weights: Path, deepest: str, layout: str, bf16: bool) -> tuple
 
 def floor_pass(net: nn.Sequential, dtype: torch.dtype, layout: str, x: torch.Tensor) -> None:
     """One forward + backward w.r.t. the input ``x`` (normalisation included, as in nstlib)."""
-    mean = torch.tensor(T.IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(T.IMAGENET_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(T.IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(T.IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     x.grad = None
     h = (x - mean) / std
     if layout == "channels_last":
