@@ -135,6 +135,10 @@ class LBFGS:
             raise ValueError(f"lr = {lr}: the step length must be > 0")
         if bounds is not None and not bounds[0] < bounds[1]:
             raise ValueError(f"bounds = {bounds}: give (lo, hi) with lo < hi, e.g. (0.0, 1.0)")
+        if not (isinstance(history_size, int) and history_size >= 1):
+            raise ValueError(
+                f"history_size = {history_size!r}: keep at least 1 curvature pair (nstlib's default is 20)"
+            )
         if max_eval is None:
             max_eval = max_iter * 5 // 4
         defaults: dict[str, Any] = dict(

@@ -203,6 +203,8 @@ def test_bad_arguments():
         LBFGS([x], line_search_fn="armijo")
     with pytest.raises(ValueError, match=r"bounds = \(1, 0\): give \(lo, hi\) with lo < hi"):
         LBFGS([x], bounds=(1, 0))
+    with pytest.raises(ValueError, match="history_size = 0: keep at least 1 curvature pair"):
+        LBFGS([x], history_size=0)
 
 
 def host_reads(run) -> tuple[int, int]:
