@@ -196,18 +196,22 @@ def part_target(args, weights: Path) -> None:
                 history_size=history,
             )  # fmt: skip
 
+        def grow(image: torch.Tensor, small: int, photo: torch.Tensor) -> torch.Tensor:
+            """A stage's result at longer side ``small`` as the start at ``photo``'s size."""
+            hw = (int(photo.shape[-2]), int(photo.shape[-1]))
+            out = upsample(image, hw)
+            if detail:  # the photo's fine detail that a stage at ``small`` px could not hold
+                out = (out + photo - upsample(resize(content, small), hw)).clamp(0, 1)
+            return out
+
         def run(callback):
             start = match_color(content, style) if colour else content  # (1, 3, H, W)
             for i, px in enumerate(coarse):
                 photo = resize(content, px)
-                first = upsample(start, tuple(photo.shape[-2:])) if i else resize(start, px)
-                if i and detail:
-                    first = (first + photo - upsample(resize(content, coarse[i - 1]), photo.shape[-2:])).clamp(0, 1)
+                first = grow(start, coarse[i - 1], photo) if i else resize(start, px)
                 start = stage(photo, resize(style, px), first, args.coarse_evals).image
             if coarse:
-                start = upsample(start, tuple(content.shape[-2:]))
-                if detail:  # the photo's fine detail that the coarse stage could not hold
-                    start = (start + content - upsample(resize(content, coarse[-1]), start.shape[-2:])).clamp(0, 1)
+                start = grow(start, coarse[-1], content)
             stage(content, style, start, args.max_evals, callback)
 
         return run
