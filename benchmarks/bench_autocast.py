@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import tutorial_nst as T  # noqa: E402
 from benchmarks._common import load_pair, median, print_machine, table, weights_file  # noqa: E402
 
+TUTORIAL_GRAM = T.gram_matrix
+
 
 def gram_fp32(input: torch.Tensor) -> torch.Tensor:
     """The tutorial's Gram matrix computed in float32 even inside autocast (the bf16 maps cast up)."""
@@ -37,7 +39,6 @@ def gram_fp32(input: torch.Tensor) -> torch.Tensor:
         return TUTORIAL_GRAM(input.float())
 
 
-TUTORIAL_GRAM = T.gram_matrix
 #: mode -> (autocast on, Gram matrices in float32)
 MODES = {
     "float32": (False, False),
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default=None, help="VGG-16/19 state dict (default: a seeded random VGG-19)")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--steps", type=int, default=300, help="the tutorial's num_steps (300 = 320 evaluations)")
-    ap.add_argument("--repeats", type=int, default=2, help="pairs of A B B A")
+    ap.add_argument("--repeats", type=int, default=2, help="sequences A B C C B A (each mode twice)")
     args = ap.parse_args(argv)
     machine = print_machine()
     if machine.get("native bf16") != "True":

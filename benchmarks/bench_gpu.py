@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -35,74 +33,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import bench_speed  # noqa: E402
 from benchmarks import tutorial_nst as T  # noqa: E402
-from benchmarks._common import load_pair, median, paper_objective, print_machine, table, weights_file  # noqa: E402
-from benchmarks.bench_speed import floor_network, floor_pass, nstlib_closure, tutorial_objective  # noqa: E402
+from benchmarks._common import load_pair, median, print_machine, table, weights_file  # noqa: E402
+from benchmarks.bench_speed import synced, tutorial_objective  # noqa: E402
 from nstlib import VGG19Features  # noqa: E402
 
 
-def synced(device: torch.device, fn: Callable[[], object]) -> float:
-    """Seconds of ``fn()``, the device's queue drained before and after."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
-
-
 def part_floor(args, weights: Path, device: torch.device) -> list[list[object]]:
-    enc = VGG19Features(weights=weights, precision="auto", device=device, normalize=False)
-    rows: list[list[object]] = []
-    for size in args.sizes:
-        content, style = (t.to(device) for t in load_pair(size))
-        nets = {lay: floor_network(weights, "conv5_1", lay, False) for lay in ("NCHW", "channels_last")}
-        nets = {lay: (net.to(device), dt) for lay, (net, dt) in nets.items()}
-        paper = paper_objective(enc, content, style)
-        closure = nstlib_closure(content, paper)
-        x = content.clone().requires_grad_(True)
-        floor_t: dict[str, list[float]] = {lay: [] for lay in nets}
-        clo_t: list[float] = []
-        nst_t: list[float] = []
-        for lay, (net, dt) in nets.items():  # warm-up: kernels chosen, memory allocated
-            synced(device, partial(floor_pass, net, dt, lay, x))
-        synced(device, closure)
-        paper.run("content", 3, content_image=content)
-        for r in range(args.repeats):
-            order = ["floor", "closure", "synthesize"]
-            for what in order if r % 2 == 0 else order[::-1]:
-                if what == "floor":
-                    for lay, (net, dt) in nets.items():
-                        floor_t[lay] += [
-                            synced(device, partial(floor_pass, net, dt, lay, x)) for _ in range(args.floor_evals)
-                        ]
-                elif what == "closure":
-                    clo_t += [synced(device, closure) for _ in range(args.floor_evals)]
-                else:  # the loop reads the loss once per evaluation, so its clock is the device's
-                    ts = [h["time"] for h in paper.run("content", args.floor_evals + 1, content_image=content).history]
-                    nst_t += [b - a for a, b in zip(ts, ts[1:])]  # evaluation + L-BFGS step; the first dropped
-        best = min(floor_t, key=lambda k: median(floor_t[k]))
-        f_ms = median(floor_t[best]) * 1e3
-        for lay, ts in floor_t.items():
-            rows.append(
-                [
-                    size,
-                    f"torchvision cut at conv5_1, {lay} fp32" + (" (floor)" if lay == best else ""),
-                    median(ts) * 1e3,
-                    "",
-                ]
-            )
-        c_ms, n_ms = median(clo_t) * 1e3, median(nst_t) * 1e3
-        rows.append([size, f"nstlib loss + gradient, paper config ({enc.precision})", c_ms, f"{c_ms / f_ms:.2f}x"])
-        rows.append(
-            [size, f"nstlib synthesize (+ L-BFGS step), paper config ({enc.precision})", n_ms, f"{n_ms / f_ms:.2f}x"]
-        )
-        print(f"  {size} px done", flush=True)
-    print("\n### Per evaluation vs the floor\n")
-    print(table(["px", "what", "ms / evaluation (median)", "vs floor"], rows))
-    print("\ntarget: nstlib synthesize within 1.3x of the floor at 512 px")
-    return rows
+    """``bench_speed``'s part 2 on ``device``: the floor, nstlib's loss + gradient and ``synthesize``."""
+    floor_args = argparse.Namespace(floor_sizes=args.sizes, floor_evals=args.floor_evals, floor_repeats=args.repeats)
+    return bench_speed.part_floor(floor_args, weights, device)
 
 
 def part_tutorial(args, weights: Path, device: torch.device) -> list[list[object]]:

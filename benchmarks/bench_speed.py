@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -334,7 +336,9 @@ def part_precision(args, weights: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- part 2: floor
-def floor_network(weights: Path, deepest: str, layout: str, bf16: bool) -> tuple[nn.Sequential, torch.dtype]:
+def floor_network(
+    weights: Path, deepest: str, layout: str, bf16: bool, device: torch.device | str = "cpu"
+) -> tuple[nn.Sequential, torch.dtype]:
     """torchvision's VGG-19 features cut after ``deepest``, in-place ReLUs, weights in ``layout`` (and bf16)."""
     cnn = T.load_vgg19_features(str(weights))[: LAYER_NAMES.index(deepest) + 1]
     for m in cnn:
@@ -343,7 +347,7 @@ def floor_network(weights: Path, deepest: str, layout: str, bf16: bool) -> tuple
     cnn.requires_grad_(False)
     dtype = torch.bfloat16 if bf16 else torch.float32
     fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
-    return cnn.to(dtype=dtype, memory_format=fmt), dtype
+    return cnn.to(device=device, dtype=dtype, memory_format=fmt), dtype
 
 
 def floor_pass(net: nn.Sequential, dtype: torch.dtype, layout: str, x: torch.Tensor) -> None:
@@ -381,42 +385,49 @@ def nstlib_closure(content: torch.Tensor, objective: Objective):
     return closure
 
 
-def part_floor(args, weights: Path) -> None:
+def synced(device: torch.device, fn: Callable[[], object]) -> float:
+    """Seconds of ``fn()``; on a GPU the queue is drained before and after."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def part_floor(args, weights: Path, device: torch.device | str = "cpu") -> list[list[object]]:
     print("\n## Part 2: nstlib per evaluation vs the floor (VGG-19 to conv5_1, forward + backward w.r.t. the input)\n")
-    enc = VGG19Features(weights=weights, precision="auto", device="cpu", normalize=False)
+    device = torch.device(device)
+    enc = VGG19Features(weights=weights, precision="auto", device=device, normalize=False)
     variants = [("NCHW", False), ("channels_last", False)]
-    if native_bf16("cpu"):
+    if device.type == "cpu" and native_bf16(device):
         variants += [("channels_last", True)]
-    rows = []
+    rows: list[list[object]] = []
     for size in args.floor_sizes:
-        content, style = load_pair(size)
+        content, style = (t.to(device) for t in load_pair(size))
         evals = args.floor_evals if size <= 256 else max(3, args.floor_evals // 2)
-        nets = {(lay, b): floor_network(weights, "conv5_1", lay, b) for lay, b in variants}
+        nets = {(lay, b): floor_network(weights, "conv5_1", lay, b, device) for lay, b in variants}
         floor_t: dict[tuple[str, bool], list[float]] = {k: [] for k in nets}
         clo_t: list[float] = []
         nst_t: list[float] = []
         x = content.clone().requires_grad_(True)
         paper = paper_objective(enc, content, style)
         closure = nstlib_closure(content, paper)
-        for key, (net, dt) in nets.items():  # warm-up
-            floor_pass(net, dt, key[0], x)
-        closure()
+        for key, (net, dt) in nets.items():  # warm-up: kernels chosen, memory allocated
+            synced(device, partial(floor_pass, net, dt, key[0], x))
+        synced(device, closure)
+        paper.run("content", 3, content_image=content)
         for r in range(args.floor_repeats):
             # Alternate the order: floor, closure, synthesize / synthesize, closure, floor.
             steps = ["floor", "closure", "synthesize"] if r % 2 == 0 else ["synthesize", "closure", "floor"]
             for what in steps:
                 if what == "floor":
                     for key, (net, dt) in nets.items():
-                        for _ in range(evals):
-                            start = time.perf_counter()
-                            floor_pass(net, dt, key[0], x)
-                            floor_t[key].append(time.perf_counter() - start)
+                        floor_t[key] += [synced(device, partial(floor_pass, net, dt, key[0], x)) for _ in range(evals)]
                 elif what == "closure":
-                    for _ in range(evals):
-                        start = time.perf_counter()
-                        closure()
-                        clo_t.append(time.perf_counter() - start)
-                else:
+                    clo_t += [synced(device, closure) for _ in range(evals)]
+                else:  # the loop reads the loss once per evaluation, so its clock follows the device
                     res = paper.run("content", evals + 1, content_image=content)
                     ts = [h["time"] for h in res.history]
                     nst_t += [b - a for a, b in zip(ts, ts[1:])]  # evaluation + L-BFGS step, first one dropped
@@ -433,6 +444,7 @@ def part_floor(args, weights: Path) -> None:
     print()
     print(table(["px", "what", "ms / evaluation (median)", "vs floor"], rows))
     print("\ntarget: nstlib within 1.3x of the floor")
+    return rows
 
 
 def main() -> None:

@@ -155,19 +155,22 @@ def test_bench_lbfgs_levers_reach_the_loop(weights, monkeypatch, capsys):
 
 
 def test_bench_gpu_runs_on_the_device_it_is_given(weights):
-    """bench_gpu (the prepared GPU check of issue 24) on the CPU at 32 px: the floor's two layouts, nstlib's
-    loss + gradient and synthesize rows with their ratios to the floor; the tutorial and nstlib each
-    run the 40 evaluations asked for and are scored by the tutorial's loss."""
+    """bench_gpu (the prepared GPU check of issue 24) on the CPU at 32 px: the floor's layouts (two in
+    float32, a third in bf16 where the CPU has it natively), nstlib's loss + gradient and synthesize
+    rows with their ratios to the floor; the tutorial and nstlib each run the 40 evaluations asked for
+    and are scored by the tutorial's loss."""
     from benchmarks import bench_gpu
+    from nstlib.speed import native_bf16
 
     args = bench_gpu.argparse.Namespace(sizes=[32], floor_evals=2, repeats=1, tutorial_size=32, evals=40)
     device = torch.device("cpu")
     floor = bench_gpu.part_floor(args, weights, device)
-    assert [r[1].split(",")[0] for r in floor] == ["torchvision cut at conv5_1"] * 2 + ["nstlib loss + gradient"] + [
-        "nstlib synthesize (+ L-BFGS step)"
-    ]
+    n_floor = 3 if native_bf16(device) else 2
+    assert [r[1].split(",")[0] for r in floor] == ["torchvision cut at conv5_1"] * n_floor + [
+        "nstlib loss + gradient"
+    ] + ["nstlib synthesize (+ L-BFGS step)"]
     assert sum("(floor)" in r[1] for r in floor) == 1 and all(r[2] > 0 for r in floor)
-    assert all(r[3].endswith("x") for r in floor[2:])
+    assert all(r[3].endswith("x") for r in floor[n_floor:])
     tut = bench_gpu.part_tutorial(args, weights, device)
     assert [r[0] for r in tut] == ["tutorial", "nstlib"] and [r[1] for r in tut] == [40, 40]
     assert all(r[2] > 0 and r[4] > 0 for r in tut)
